@@ -1,0 +1,19 @@
+package server
+
+import (
+	"net/http"
+)
+
+// Recover exposes the request wrapper so a test can prove a panicking
+// handler is answered with a bare 500.
+func (s *Server) Recover(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	return s.serve(mux)
+}
+
+// SetArtifactTransport replaces how artifacts are downloaded, so fuzzing
+// never reaches the network.
+func (s *Server) SetArtifactTransport(rt http.RoundTripper) {
+	s.artifacts.client.Transport = rt
+}
