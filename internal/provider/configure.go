@@ -61,11 +61,13 @@ func fieldPath(field string) path.Path {
 }
 
 // addAPIError reports err under summary. An API error naming a field is
-// attached to that attribute so Terraform points at the offending line.
+// attached to that attribute so Terraform points at the offending line; the
+// detail names the field too, because inside an object value such as
+// `runtime = { ... }` the CLI can only underline the whole block.
 func addAPIError(diags *diag.Diagnostics, summary string, err error) {
 	var apiErr *apitypes.Error
 	if errors.As(err, &apiErr) && apiErr.Field != "" {
-		diags.AddAttributeError(fieldPath(apiErr.Field), summary, apiErr.Message)
+		diags.AddAttributeError(fieldPath(apiErr.Field), summary, apiErr.Error())
 		return
 	}
 	diags.AddError(summary, err.Error())
