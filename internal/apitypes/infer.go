@@ -47,3 +47,53 @@ func validInferBody(field, body string) error {
 	}
 	return nil
 }
+
+// Open Inference Protocol v2 tensor datatypes.
+const (
+	DatatypeBool   = "BOOL"
+	DatatypeUint8  = "UINT8"
+	DatatypeUint16 = "UINT16"
+	DatatypeUint32 = "UINT32"
+	DatatypeUint64 = "UINT64"
+	DatatypeInt8   = "INT8"
+	DatatypeInt16  = "INT16"
+	DatatypeInt32  = "INT32"
+	DatatypeInt64  = "INT64"
+	DatatypeFP16   = "FP16"
+	DatatypeFP32   = "FP32"
+	DatatypeFP64   = "FP64"
+	DatatypeBytes  = "BYTES"
+)
+
+// MetadataTensor describes one input or output of a model in Open Inference
+// Protocol v2 model metadata. A dimension of -1 is dynamic: any size is
+// accepted there (typically the batch dimension).
+type MetadataTensor struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+// ModelMetadata is the Open Inference Protocol v2 model metadata response
+// (GET /v2/models/{name}[/versions/{version}]).
+type ModelMetadata struct {
+	Name     string           `json:"name"`
+	Versions []string         `json:"versions,omitempty"`
+	Platform string           `json:"platform"`
+	Inputs   []MetadataTensor `json:"inputs"`
+	Outputs  []MetadataTensor `json:"outputs"`
+}
+
+// ServerMetadata is the Open Inference Protocol v2 server metadata response
+// (GET /v2).
+type ServerMetadata struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Extensions []string `json:"extensions"`
+}
+
+// InferError is the Open Inference Protocol v2 error body, used by every /v2
+// route that fails.
+type InferError struct {
+	Error string `json:"error"`
+}
