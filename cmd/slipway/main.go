@@ -17,12 +17,15 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/cli"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/worker"
 )
 
 const usage = `Usage: slipway <command> [flags]
 
 Serving:
   server                       run the control plane and the inference gateway
+  worker --model-path P --format onnx [--name N] [--version V] [--listen ADDR]
+                               serve one model (the server starts these itself)
 
 Operating a server (flags: --addr, --token, -o table|json):
   versions list [--model M] [--labels k=v,...]
@@ -38,7 +41,8 @@ Operating a server (flags: --addr, --token, -o table|json):
   tokens delete ID
 
 Environment: SLIPWAY_ADDR (default http://127.0.0.1:8470), SLIPWAY_TOKEN,
-SLIPWAY_ADMIN_TOKEN (server: the admin token's secret).
+SLIPWAY_ADMIN_TOKEN (server: the admin token's secret), SLIPWAY_GATEWAY_TOKEN
+(server: a bearer token the gateway requires for inference calls).
 
 'tokens create --data-dir DIR' needs no server and no token: it writes the
 token straight into the store in DIR, for the first token or when every admin
@@ -74,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 0
 	case "server":
 		err = runServer(ctx, rest, stdout, stderr, getenv)
+	case "worker":
+		err = runWorker(ctx, rest, stdout, stderr)
 	case "versions", "policies", "endpoints", "audit", "tokens":
 		err = runOperator(ctx, cmd, rest, stdout, stderr, getenv)
 	default:
@@ -94,7 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("server", stderr)
-	cfg := cli.ServeConfig{AdminToken: getenv("SLIPWAY_ADMIN_TOKEN")}
+	cfg := cli.ServeConfig{AdminToken: getenv("SLIPWAY_ADMIN_TOKEN"), GatewayToken: getenv("SLIPWAY_GATEWAY_TOKEN")}
+	if exe, err := os.Executable(); err == nil {
+		cfg.WorkerCommand = []string{exe, "worker"}
+	}
 	fs.StringVar(&cfg.DataDir, "data-dir", "./slipway-data", "directory for the store and artifacts")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8470", "API address")
 	fs.StringVar(&cfg.GatewayListen, "gateway-listen", "127.0.0.1:8471", "inference gateway address")
@@ -106,6 +115,25 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return cli.Serve(ctx, cfg, stdout)
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("worker", stderr)
+	var cfg worker.Config
+	fs.StringVar(&cfg.ModelPath, "model-path", "", "model artifact to serve")
+	fs.StringVar(&cfg.Format, "format", "onnx", "artifact format: onnx")
+	fs.StringVar(&cfg.Name, "name", "model", "model name echoed in answers")
+	fs.StringVar(&cfg.Version, "version", "", "model version echoed in answers")
+	fs.StringVar(&cfg.Listen, "listen", worker.DefaultListen, "address to listen on; port 0 picks a free one")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if cfg.ModelPath == "" {
+		fmt.Fprintln(stderr, "slipway worker: --model-path is required")
+		return errUsage
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cli.Worker(ctx, cfg, stdout)
 }
 
 func runOperator(ctx context.Context, group string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/cli"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/server"
 )
 
@@ -50,7 +51,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 
 	ctx := context.Background()
-	content := []byte("model bytes")
+	content, err := onnxmodel.NewLinear([]float32{1, 2, 3, 4}, 0.5).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "fraud.onnx")
 	if err := os.WriteFile(path, content, 0o600); err != nil {
 		t.Fatal(err)
@@ -96,7 +100,7 @@ func TestTables(t *testing.T) {
 		want []string // substrings, in order
 	}{
 		{"versions list", func(o *cli.Operator) error { return o.VersionsList(ctx, "", nil) },
-			[]string{"ID", "FORMAT", "RUNTIME", "SIZE", "LABELS", "CREATED", "\nfraud/1", "onnx", "builtin", "11 B", "stage=prod"}},
+			[]string{"ID", "FORMAT", "RUNTIME", "SIZE", "LABELS", "CREATED", "\nfraud/1", "onnx", "builtin", " B", "stage=prod"}},
 		{"versions get", func(o *cli.Operator) error { return o.VersionsGet(ctx, "fraud/1") },
 			[]string{"ID", "fraud/1", "Artifact", "file://", "SHA-256", "Revision", "1"}},
 		{"policies list", func(o *cli.Operator) error { return o.PoliciesList(ctx) },
@@ -104,9 +108,9 @@ func TestTables(t *testing.T) {
 		{"policies get", func(o *cli.Operator) error { return o.PoliciesGet(ctx, "canary") },
 			[]string{"Strategy", "canary", "Steps", "10% for 1m", "Automatic rollback", "true", "Approval required", "false"}},
 		{"endpoints list", func(o *cli.Operator) error { return o.EndpointsList(ctx, map[string]string{"team": "risk"}) },
-			[]string{"NAME", "MODEL VERSION", "POLICY", "PHASE", "\nfraud", "fraud/1", "canary", "pending", "http://gw.test/v2/models/fraud"}},
+			[]string{"NAME", "MODEL VERSION", "POLICY", "PHASE", "\nfraud", "fraud/1", "canary", "http://gw.test/v2/models/fraud"}},
 		{"endpoints get", func(o *cli.Operator) error { return o.EndpointsGet(ctx, "fraud") },
-			[]string{"Model version", "fraud/1", "Replicas", "1-1 (target concurrency 4)", "Phase", "pending"}},
+			[]string{"Model version", "fraud/1", "Replicas", "1-1 (target concurrency 4)", "Phase", "URL", "http://gw.test/v2/models/fraud"}},
 		{"audit list", func(o *cli.Operator) error {
 			return o.AuditList(ctx, client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint})
 		}, []string{"SEQ", "ACTOR", "SOURCE", "ACTION", "OBJECT", "\n4", "bootstrap-admin", "cli", "create", "endpoint fraud"}},
@@ -158,7 +162,7 @@ func TestJSONOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	var e apitypes.Endpoint
-	if err := json.Unmarshal(out.Bytes(), &e); err != nil || e.Name != "fraud" || e.Status.Phase != apitypes.PhasePending {
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil || e.Name != "fraud" || e.Status.URL != "http://gw.test/v2/models/fraud" {
 		t.Fatalf("JSON = %s (%v), want the endpoint", out, err)
 	}
 }

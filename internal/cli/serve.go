@@ -29,6 +29,9 @@ type ServeConfig struct {
 	TLSCert    string // both or neither
 	TLSKey     string
 	Logger     *slog.Logger
+	// WorkerCommand starts a builtin replica: this binary and "worker".
+	WorkerCommand []string
+	GatewayToken  string // SLIPWAY_GATEWAY_TOKEN
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -62,10 +65,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	}
 
 	srv, err := server.New(ctx, server.Config{
-		DataDir:    cfg.DataDir,
-		AdminToken: cfg.AdminToken,
-		GatewayURL: cfg.GatewayURL,
-		Logger:     cfg.Logger,
+		DataDir:       cfg.DataDir,
+		AdminToken:    cfg.AdminToken,
+		GatewayURL:    cfg.GatewayURL,
+		Logger:        cfg.Logger,
+		WorkerCommand: cfg.WorkerCommand,
+		GatewayToken:  cfg.GatewayToken,
 	})
 	if err != nil {
 		return err

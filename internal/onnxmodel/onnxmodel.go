@@ -29,6 +29,12 @@ type Layer struct {
 // MLP is a multi-layer perceptron with input "x" [batch, In] and output "y".
 type MLP struct {
 	Layers []Layer
+	// Doc is stored as the model's doc_string: models that compute the same
+	// thing but must differ in bytes (and so in digest) differ here.
+	Doc string
+	// OpsetVersion overrides the imported ai.onnx opset (default Opset), to
+	// build models the builtin runtime must refuse.
+	OpsetVersion int64
 }
 
 // NewMLP builds an MLP with the given layer sizes (e.g. 32, 64, 64, 2) and
@@ -120,10 +126,15 @@ func (m *MLP) Marshal() ([]byte, error) {
 	}
 	g.Input = []*onnx.ValueInfoProto{tensorInfo("x", m.Inputs())}
 	g.Output = []*onnx.ValueInfoProto{tensorInfo("y", m.Outputs())}
+	opset := m.OpsetVersion
+	if opset == 0 {
+		opset = Opset
+	}
 	mp := &onnx.ModelProto{
 		IrVersion:    7,
 		ProducerName: "slipway-onnxmodel",
-		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: "", Version: Opset}},
+		DocString:    m.Doc,
+		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: "", Version: opset}},
 		Graph:        g,
 	}
 	return proto.Marshal(mp)

@@ -35,6 +35,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
+	s.endpointChanged(e.Name)
 	writeJSON(w, http.StatusCreated, e)
 	return nil
 }
@@ -105,6 +106,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
+	s.endpointChanged(e.Name)
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
@@ -124,6 +126,7 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
+	s.endpointChanged(name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

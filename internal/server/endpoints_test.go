@@ -45,6 +45,8 @@ func TestEndpointCRUD(t *testing.T) {
 
 	var got apitypes.Endpoint
 	h.decode(h.must(http.MethodGet, "/v1/endpoints/fraud", h.reader, nil, http.StatusOK), &got)
+	// The serving plane owns the status and may have moved it on already.
+	got.Status.Phase, e.Status.Phase = "", ""
 	if !reflect.DeepEqual(got, e) {
 		t.Errorf("GET = %+v\nwant %+v", got, e)
 	}
@@ -54,8 +56,8 @@ func TestEndpointCRUD(t *testing.T) {
 	update.TrafficSplit = []apitypes.TrafficWeight{{ModelVersion: "fraud/1", Percent: 80}, {ModelVersion: "fraud/2", Percent: 20}}
 	update.Status = apitypes.EndpointStatus{Phase: apitypes.PhaseFailed}
 	h.decode(h.must(http.MethodPut, "/v1/endpoints/fraud", h.deployer, update, http.StatusOK), &got)
-	if got.Revision != 2 || got.ModelVersion != "fraud/2" || len(got.TrafficSplit) != 2 || !reflect.DeepEqual(got.Status, wantStatus) || !got.CreatedAt.Equal(e.CreatedAt) {
-		t.Errorf("after PUT = %+v; want revision 2, the new target, the old status and creation time", got)
+	if got.Revision != 2 || got.ModelVersion != "fraud/2" || len(got.TrafficSplit) != 2 || got.Status.Phase == apitypes.PhaseFailed || got.Status.URL != wantStatus.URL || !got.CreatedAt.Equal(e.CreatedAt) {
+		t.Errorf("after PUT = %+v; want revision 2, the new target, the status the server keeps (not the body's) and the creation time", got)
 	}
 	h.fails(http.MethodPut, "/v1/endpoints/fraud", h.deployer, update, http.StatusConflict, apitypes.CodeConflict, "",
 		`endpoint "fraud" has revision 2, not 1: it changed since you read it; read it again and retry`)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/server"
 )
 
@@ -145,14 +146,33 @@ func (h *harness) decode(raw []byte, v any) {
 	}
 }
 
-// artifact writes an artifact file and returns its file:// URI and digest.
-func artifact(t *testing.T, content string) (uri, digest string) {
+// onnxBytes is a real ONNX model (the builtin runtime checks artifacts at
+// registration) whose bytes, and so digest, differ with content.
+func onnxBytes(t *testing.T, content string) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "model.onnx")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	m := onnxmodel.NewLinear([]float32{1, 2, 3, 4}, 0.5)
+	m.Doc = content
+	b, err := m.Marshal()
+	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(content))
+	return b
+}
+
+// artifact writes an ONNX artifact file and returns its file:// URI and digest.
+func artifact(t *testing.T, content string) (uri, digest string) {
+	t.Helper()
+	return rawArtifact(t, onnxBytes(t, content))
+}
+
+// rawArtifact writes b as an artifact file and returns its URI and digest.
+func rawArtifact(t *testing.T, b []byte) (uri, digest string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
 	return "file://" + path, hex.EncodeToString(sum[:])
 }
 

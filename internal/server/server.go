@@ -17,8 +17,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipwayhq/terraform-provider-slipway/internal/gateway"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/serving"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/store"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/store/sqlite"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/supervisor"
 )
 
 // Config configures a Server.
@@ -29,6 +34,13 @@ type Config struct {
 	Logger       *slog.Logger     // nil = discard
 	MaxBodyBytes int64            // default 1 MiB
 	Now          func() time.Time // nil = time.Now
+	// WorkerCommand is the argv prefix that starts a builtin replica, e.g.
+	// ["/usr/local/bin/slipway", "worker"]; without it only the process
+	// and external runtimes can serve.
+	WorkerCommand []string
+	// GatewayToken, when set, is required as a bearer token by /v2 calls
+	// other than health.
+	GatewayToken string
 }
 
 // DefaultMaxBodyBytes limits request bodies when Config.MaxBodyBytes is 0.
@@ -42,7 +54,6 @@ type Server struct {
 	db        store.Store
 	artifacts *artifacts
 	api       *http.ServeMux
-	gateway   *http.ServeMux
 
 	// placing serialises putting artifacts in place with the transactions
 	// that record them, so that cleaning up after a failed transaction never
@@ -50,6 +61,14 @@ type Server struct {
 	placing sync.Mutex
 
 	bootstrapPath string
+
+	// The data plane (serving.go).
+	metrics     *prometheus.Registry
+	gw          *gateway.Gateway
+	sup         *supervisor.Supervisor
+	rec         *serving.Reconciler
+	stopServing context.CancelFunc
+	servingDone chan struct{}
 }
 
 // New opens (creating if needed) the data directory and its store, makes
@@ -84,18 +103,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db:        db,
 		artifacts: arts,
 		api:       http.NewServeMux(),
-		gateway:   http.NewServeMux(),
 	}
 	if err := s.bootstrap(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("server: admin token: %w", err)
 	}
 	s.routes()
+	s.startServing()
 	return s, nil
 }
 
-// Close closes the store. Shut the HTTP servers down first.
-func (s *Server) Close() error { return s.db.Close() }
+// Close stops the data plane (draining replicas for at most 30s) and closes
+// the store. Shut the HTTP servers down first.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.closeServing(ctx)
+	return s.db.Close()
+}
 
 // BootstrapTokenPath is the file New wrote a new admin token's secret to,
 // or "" when it wrote none.
@@ -104,8 +129,9 @@ func (s *Server) BootstrapTokenPath() string { return s.bootstrapPath }
 // Handler serves /healthz and the /v1 API.
 func (s *Server) Handler() http.Handler { return s.serve(s.api) }
 
-// GatewayHandler serves the /v2 inference gateway.
-func (s *Server) GatewayHandler() http.Handler { return s.serve(s.gateway) }
+// GatewayHandler serves the /v2 inference gateway (it recovers its own
+// panics and answers errors in the Open Inference Protocol's shape).
+func (s *Server) GatewayHandler() http.Handler { return s.gw.Handler() }
 
 func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
@@ -141,12 +167,6 @@ func (s *Server) routes() {
 	s.handle("GET /v1/tokens", roleAdmin, s.listTokens)
 	s.handle("DELETE /v1/tokens/{id}", roleAdmin, s.deleteToken)
 
-	s.gateway.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
-	})
-	s.gateway.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
-	})
 }
 
 // apiHandler is an API endpoint. It writes its answer on success and returns

@@ -2,8 +2,11 @@ package server
 
 import (
 	"net/http"
+	"path/filepath"
+	"strings"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/inference"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/store"
 )
 
@@ -57,6 +60,17 @@ func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) erro
 			}
 		}
 		m.SizeBytes = dl.size
+		if m.Runtime.Kind == "builtin" {
+			// Refuse now what no replica could ever load, rather than at
+			// the first deployment.
+			if err := inference.Check(dl.tmp, m.Format); err != nil {
+				return &apitypes.Error{
+					Code:    apitypes.CodeUnprocessable,
+					Field:   "artifact_uri",
+					Message: "the artifact of " + m.ID + " cannot be served by the builtin runtime: " + strings.ReplaceAll(err.Error(), filepath.Base(dl.tmp), "it"),
+				}
+			}
+		}
 	}
 	m.CreatedAt = s.now()
 	m.UpdatedAt = m.CreatedAt

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 )
 
 func TestModelVersionCRUD(t *testing.T) {
@@ -26,12 +27,12 @@ func TestModelVersionCRUD(t *testing.T) {
 	}
 	var m apitypes.ModelVersion
 	h.decode(h.must(http.MethodPost, "/v1/models/fraud/versions", h.deployer, body, http.StatusCreated), &m)
-	if m.ID != "fraud/1" || m.Model != "fraud" || m.Revision != 1 || m.SizeBytes != int64(len(content)) || !m.CreatedAt.Equal(clock) || !m.UpdatedAt.Equal(clock) {
-		t.Fatalf("created %+v; want id fraud/1, revision 1, size %d, times %v", m, len(content), clock)
+	if m.ID != "fraud/1" || m.Model != "fraud" || m.Revision != 1 || m.SizeBytes != int64(len(onnxBytes(t, content))) || !m.CreatedAt.Equal(clock) || !m.UpdatedAt.Equal(clock) {
+		t.Fatalf("created %+v; want id fraud/1, revision 1, size %d, times %v", m, len(onnxBytes(t, content)), clock)
 	}
 	stored, err := os.ReadFile(filepath.Join(h.dir, "artifacts", "sha256", digest))
-	if err != nil || string(stored) != content {
-		t.Fatalf("content-addressed artifact = %q, %v; want %q", stored, err, content)
+	if want := onnxBytes(t, content); err != nil || string(stored) != string(want) {
+		t.Fatalf("content-addressed artifact = %q, %v; want the registered bytes %q", stored, err, want)
 	}
 
 	var got apitypes.ModelVersion
@@ -114,7 +115,7 @@ func TestModelVersionOverHTTP(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = w.Write([]byte(content))
+		_, _ = w.Write(onnxBytes(t, content))
 	}))
 	defer files.Close()
 
@@ -122,8 +123,8 @@ func TestModelVersionOverHTTP(t *testing.T) {
 	h.decode(h.must(http.MethodPost, "/v1/models/fraud/versions", h.deployer, apitypes.ModelVersion{
 		Version: "1", ArtifactURI: files.URL + "/models/fraud.onnx", SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"},
 	}, http.StatusCreated), &m)
-	if m.SizeBytes != 4096 {
-		t.Errorf("size_bytes = %d, want 4096", m.SizeBytes)
+	if want := int64(len(onnxBytes(t, content))); m.SizeBytes != want {
+		t.Errorf("size_bytes = %d, want %d", m.SizeBytes, want)
 	}
 
 	// The same bytes under another version share the stored file.
@@ -203,4 +204,33 @@ func assertNoVersionStored(t *testing.T, h *harness, id string) {
 			t.Errorf("artifacts/%s holds %d files, want none", sub, len(entries))
 		}
 	}
+}
+
+// The builtin runtime refuses at registration what it could never load,
+// saying what it found, and nothing is stored.
+func TestModelVersionBuiltinChecksTheArtifact(t *testing.T) {
+	h := newHarness(t)
+	uri, digest := rawArtifact(t, []byte("not a model"))
+	h.fails(http.MethodPost, "/v1/models/fraud/versions", h.deployer, apitypes.ModelVersion{
+		Version: "1", ArtifactURI: uri, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"},
+	}, http.StatusUnprocessableEntity, apitypes.CodeUnprocessable, "artifact_uri", "cannot be served by the builtin runtime")
+	assertNoVersionStored(t, h, "fraud/1")
+
+	m := onnxmodel.NewLinear([]float32{1, 2}, 0)
+	m.OpsetVersion = 17
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, digest = rawArtifact(t, b)
+	h.fails(http.MethodPost, "/v1/models/fraud/versions", h.deployer, apitypes.ModelVersion{
+		Version: "1", ArtifactURI: uri, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"},
+	}, http.StatusUnprocessableEntity, apitypes.CodeUnprocessable, "artifact_uri", "opset 17; the builtin runtime supports opset 13 only")
+	assertNoVersionStored(t, h, "fraud/1")
+
+	// The process runtime serves whatever its command can: no check.
+	h.must(http.MethodPost, "/v1/models/fraud/versions", h.deployer, apitypes.ModelVersion{
+		Version: "1", ArtifactURI: uri, SHA256: digest, Format: "onnx",
+		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"serve", "--port", "{port}"}},
+	}, http.StatusCreated)
 }

@@ -175,10 +175,13 @@ func (r *replica) once(ctx context.Context) error {
 	}
 }
 
+// countStartFailure records a start that never became ready and tells the
+// owner, which may decide the version cannot be served.
 func (r *replica) countStartFailure() {
 	r.mu.Lock()
 	r.startFailures++
 	r.mu.Unlock()
+	r.sup.cfg.OnChange(r.spec.Endpoint, r.spec.Version.ID)
 }
 
 // launch starts the process (none for external) and returns its base URL.

@@ -234,6 +234,9 @@ func (h *handler) infer(w http.ResponseWriter, r *http.Request) {
 
 	status, err := h.runInfer(r.Context(), st)
 	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away: nobody reads an answer, and it is no fault of ours
+		}
 		if status >= 500 {
 			h.log.Error("infer failed", "status", status, "err", err)
 		} else {
