@@ -42,8 +42,3 @@ output "endpoint_url" {
   description = "POST an Open Inference Protocol v2 request to <url>/infer."
   value       = slipway_model_endpoint.fraud.url
 }
-
-output "serving" {
-  description = "What the endpoint serves, as the control plane reports it."
-  value       = slipway_model_endpoint.fraud.status
-}

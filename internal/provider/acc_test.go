@@ -5,10 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -29,10 +33,11 @@ const testAdminToken = "slw_acceptance_admin_token"
 // testServer is a real slipway control plane on 127.0.0.1:0 with a real
 // SQLite store in a temporary directory, one per test.
 type testServer struct {
-	URL     string
-	Token   string
-	DataDir string
-	Client  *client.Client
+	URL        string
+	GatewayURL string
+	Token      string
+	DataDir    string
+	Client     *client.Client
 }
 
 func testAccPreCheck(t *testing.T) {
@@ -42,24 +47,63 @@ func testAccPreCheck(t *testing.T) {
 	}
 }
 
-// startTestServer starts a server for one test and stops it at cleanup.
+// slipwayBinary is the real slipway command, built once by TestMain, whose
+// `worker` subcommand the test servers start as replicas.
+var slipwayBinary string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if os.Getenv("TF_ACC") != "" {
+			dir, err := os.MkdirTemp("", "slipway-acc-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			slipwayBinary = filepath.Join(dir, "slipway")
+			build := exec.Command("go", "build", "-o", slipwayBinary, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building slipway for the acceptance tests:", err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// startTestServer starts a server, API and gateway, for one test and stops
+// it (and every replica it started) at cleanup.
 func startTestServer(t *testing.T) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := server.New(context.Background(), server.Config{DataDir: dir, AdminToken: testAdminToken, GatewayURL: "http://127.0.0.1:8471"})
+	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), server.Config{
+		DataDir:       dir,
+		AdminToken:    testAdminToken,
+		GatewayURL:    "http://" + gwLn.Addr().String(),
+		WorkerCommand: []string{slipwayBinary, "worker"},
+	})
 	if err != nil {
 		t.Fatalf("starting slipway server: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler())
+	gw := &http.Server{Handler: srv.GatewayHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = gw.Serve(gwLn) }()
 	t.Cleanup(func() {
 		hs.Close()
+		_ = gw.Close()
 		_ = srv.Close()
 	})
 	c, err := client.New(client.Config{Address: hs.URL, Token: testAdminToken, Source: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{URL: hs.URL, Token: testAdminToken, DataDir: dir, Client: c}
+	return &testServer{URL: hs.URL, GatewayURL: "http://" + gwLn.Addr().String(), Token: testAdminToken, DataDir: dir, Client: c}
 }
 
 // ProviderBlock is the provider configuration pointing at this server.
@@ -83,3 +127,6 @@ func testArtifact(t *testing.T, seed int) (path, sha string) {
 	sum := sha256.Sum256(b)
 	return path, hex.EncodeToString(sum[:])
 }
+
+// EndpointURL is the inference base URL the server gives endpoint name.
+func (s *testServer) EndpointURL(name string) string { return s.GatewayURL + "/v2/models/" + name }

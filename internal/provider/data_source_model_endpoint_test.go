@@ -45,11 +45,14 @@ data "slipway_model_endpoint" "fraud" {
 				ConfigStateChecks: []statecheck.StateCheck{
 					same("id"), same("description"), same("model_version"), same("deployment_policy"), same("replicas"),
 					same("traffic_split"), same("request_timeout"), same("labels"), same("url"), same("revision"), same("status"),
-					statecheck.ExpectKnownValue(ds, endpointAttr("url"), knownvalue.StringExact(endpointAccURL("fraud"))),
+					statecheck.ExpectKnownValue(ds, endpointAttr("url"), knownvalue.StringExact(ts.EndpointURL("fraud"))),
 					statecheck.ExpectKnownValue(ds, endpointAttr("replicas", "target_concurrency"), knownvalue.Int64Exact(8)),
 					statecheck.ExpectKnownValue(ds, endpointAttr("traffic_split"), knownvalue.ListSizeExact(2)),
-					statecheck.ExpectKnownValue(ds, endpointAttr("status", "phase"), knownvalue.StringExact("pending")),
-					statecheck.ExpectKnownValue(ds, endpointAttr("status", "traffic"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(ds, endpointAttr("status", "phase"), knownvalue.StringExact("ready")),
+					statecheck.ExpectKnownValue(ds, endpointAttr("status", "traffic"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.ObjectExact(map[string]knownvalue.Check{"model_version": knownvalue.StringExact("fraud/1"), "percent": knownvalue.Int64Exact(10), "ready_replicas": knownvalue.Int64Exact(2)}),
+						knownvalue.ObjectExact(map[string]knownvalue.Check{"model_version": knownvalue.StringExact("fraud/2"), "percent": knownvalue.Int64Exact(90), "ready_replicas": knownvalue.Int64Exact(2)}),
+					})),
 				},
 			},
 		},

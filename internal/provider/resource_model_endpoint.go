@@ -62,6 +62,9 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 	resp.Schema = schema.Schema{
 		Description: "A named, stable inference URL and the model version it serves. Changing `model_version` (or the " +
 			"traffic split) starts a deployment governed by `deployment_policy`; `status` reports what really serves. " +
+			"Create and update wait until the endpoint serves the new target with ready replicas. When the server cannot serve it, " +
+			"traffic stays on the version that served, apply fails with the reason, and state records what really serves, so the next " +
+			"plan proposes the change again. " +
 			"The endpoint's revision guards against lost updates: a change made elsewhere between refresh and apply is refused, not overwritten.",
 		Attributes: map[string]schema.Attribute{
 			// Required
@@ -156,14 +159,7 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 					mapvalidator.ValueStringsAre(stringvalidator.LengthAtMost(endpointMaxLabelValue)),
 				},
 			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{
-				Create:            true,
-				Update:            true,
-				Delete:            true,
-				CreateDescription: fmt.Sprintf("How long to wait for the endpoint to be created (default: `%q`).", modelEndpointCreateTimeout.String()),
-				UpdateDescription: fmt.Sprintf("How long to wait for an update, including the deployment it starts (default: `%q`).", modelEndpointUpdateTimeout.String()),
-				DeleteDescription: fmt.Sprintf("How long to wait for the endpoint to be deleted (default: `%q`).", modelEndpointDeleteTimeout.String()),
-			}),
+			"timeouts": endpointTimeoutsAttribute(ctx),
 
 			// Computed
 			"id": schema.StringAttribute{
@@ -175,6 +171,7 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 			},
 			"url": schema.StringAttribute{
 				Description: "Base URL of the endpoint's inference API: `POST ${url}/infer` takes an Open Inference Protocol v2 request. " +
+					"Create and update return only once it answers with the configured version from ready replicas. " +
 					"Derived from the name and the gateway address, so it does not change.",
 				Computed: true,
 				PlanModifiers: []planmodifier.String{
@@ -190,10 +187,36 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 	}
 }
 
+// endpointTimeoutsAttribute is the timeouts block: how long apply waits for
+// what it changed to serve.
+func endpointTimeoutsAttribute(ctx context.Context) schema.Attribute {
+	a, ok := timeouts.Attributes(ctx, timeouts.Opts{
+		Create: true,
+		Update: true,
+		Delete: true,
+		CreateDescription: fmt.Sprintf("How long create waits until the endpoint serves `model_version` (or `traffic_split`) "+
+			"with ready replicas (default: `%q`).", modelEndpointCreateTimeout.String()),
+		UpdateDescription: fmt.Sprintf("How long update waits for the deployment it starts, until the endpoint serves the new target "+
+			"with ready replicas (default: `%q`).", modelEndpointUpdateTimeout.String()),
+		DeleteDescription: fmt.Sprintf("How long to wait for the endpoint to be deleted (default: `%q`).", modelEndpointDeleteTimeout.String()),
+	}).(schema.SingleNestedAttribute)
+	if !ok {
+		panic("timeouts.Attributes no longer returns a schema.SingleNestedAttribute")
+	}
+	a.Description = "How long apply waits. Create and update return once the endpoint serves its target: every version the " +
+		"configuration asks for has ready replicas and takes its share of traffic. When the server cannot serve a new version, " +
+		"apply fails as soon as the server says so, with the reason, not at the timeout; state then records what really serves. " +
+		"When the timeout runs out first, apply fails saying what serves so far, and the server carries on with the deployment."
+	return a
+}
+
 func endpointStatusResourceAttribute() schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
-		Description: "What the serving plane reports: read-only, refreshed on every read.",
-		Computed:    true,
+		Description: "What the serving plane reports: read-only, refreshed on every read. After a successful create or update it " +
+			"shows every configured version taking its share of traffic with ready replicas. When the server could not serve a new " +
+			"version, apply fails with the reason and state records what really serves: the endpoint's `model_version` and " +
+			"`status.traffic` name the version that still serves, and `status.message` says why the change did not take.",
+		Computed: true,
 		Attributes: map[string]schema.Attribute{
 			"phase": schema.StringAttribute{
 				Description: "One of `pending`, `deploying`, `ready`, `degraded`, `failed`.",
@@ -219,8 +242,9 @@ func endpointStatusResourceAttribute() schema.SingleNestedAttribute {
 				Computed:    true,
 			},
 			"message": schema.StringAttribute{
-				Description: "Explanation of the phase, such as why a deployment rolled back; null when there is nothing to say.",
-				Computed:    true,
+				Description: "Explanation of the phase, such as why the last change could not be served and what serves instead; " +
+					"null when there is nothing to say.",
+				Computed: true,
 			},
 		},
 	}
@@ -274,11 +298,19 @@ func (r *modelEndpointResource) Create(ctx context.Context, req resource.CreateR
 		addAPIError(&resp.Diagnostics, "Error Creating Model Endpoint", endpointCallError(r.client, fmt.Sprintf("creating model endpoint %q", e.Name), err))
 		return
 	}
-	tflog.Info(ctx, "created model endpoint", map[string]any{"name": out.Name, "revision": out.Revision})
+	tflog.Info(ctx, "created model endpoint; waiting until it serves", map[string]any{"name": out.Name, "revision": out.Revision})
 
-	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, out, &plan.modelEndpointValues)
+	settled, waitErr := waitEndpointSettled(ctx, r.client, out)
+	if settled == nil {
+		settled = out
+	}
+	// The endpoint exists either way: record it as the server has it.
+	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, settled, &plan.modelEndpointValues)
 	resp.Diagnostics.Append(diags...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if waitErr != nil {
+		resp.Diagnostics.AddError("Error Deploying Model Endpoint", waitErr.Error())
+	}
 }
 
 func (r *modelEndpointResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -332,11 +364,21 @@ func (r *modelEndpointResource) Update(ctx context.Context, req resource.UpdateR
 		r.addUpdateError(ctx, &resp.Diagnostics, e, err)
 		return
 	}
-	tflog.Info(ctx, "updated model endpoint", map[string]any{"name": out.Name, "revision": out.Revision})
+	tflog.Info(ctx, "updated model endpoint; waiting until it serves the change", map[string]any{"name": out.Name, "revision": out.Revision})
 
-	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, out, &plan.modelEndpointValues)
+	settled, waitErr := waitEndpointSettled(ctx, r.client, out)
+	if settled == nil {
+		settled = out
+	}
+	// State records what the server now holds: after a failed deployment
+	// that is the version that still serves, so the next plan proposes the
+	// change again instead of pretending it happened.
+	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, settled, &plan.modelEndpointValues)
 	resp.Diagnostics.Append(diags...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if waitErr != nil {
+		resp.Diagnostics.AddError("Error Deploying Model Endpoint", waitErr.Error())
+	}
 }
 
 // addUpdateError explains a failed update. A stale revision is the common

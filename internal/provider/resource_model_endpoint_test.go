@@ -433,8 +433,6 @@ func endpointAccUpdate(t *testing.T, ts *testServer, name string, change func(e 
 	return out
 }
 
-func endpointAccURL(name string) string { return "http://127.0.0.1:8471/v2/models/" + name }
-
 func endpointAttr(names ...string) tfjsonpath.Path {
 	p := tfjsonpath.New(names[0])
 	for _, n := range names[1:] {
@@ -488,14 +486,22 @@ resource "slipway_model_endpoint" "fraud" {
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("id"), knownvalue.StringExact("fraud")),
-					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(endpointAccURL("fraud"))),
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(ts.EndpointURL("fraud"))),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("revision"), knownvalue.Int64Exact(1)),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("model_version"), knownvalue.StringExact("fraud/1")),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("traffic_split"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("labels"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("description"), knownvalue.Null()),
-					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("status", "phase"), knownvalue.StringExact(apitypes.PhasePending)),
-					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("status", "url"), knownvalue.StringExact(endpointAccURL("fraud"))),
+					// Apply waited until a real worker replica served the version.
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("status", "phase"), knownvalue.StringExact(apitypes.PhaseReady)),
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("status", "traffic"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.ObjectExact(map[string]knownvalue.Check{
+							"model_version":  knownvalue.StringExact("fraud/1"),
+							"percent":        knownvalue.Int64Exact(100),
+							"ready_replicas": knownvalue.Int64Exact(1),
+						}),
+					})),
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("status", "url"), knownvalue.StringExact(ts.EndpointURL("fraud"))),
 				},
 				Check: func(*terraform.State) error {
 					e, err := ts.Client.GetEndpoint(context.Background(), "fraud")
@@ -519,7 +525,7 @@ resource "slipway_model_endpoint" "fraud" {
 				Config: updated,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(endpointAccResource, plancheck.ResourceActionUpdate),
-					plancheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(endpointAccURL("fraud"))),
+					plancheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(ts.EndpointURL("fraud"))),
 					plancheck.ExpectKnownValue(endpointAccResource, endpointAttr("id"), knownvalue.StringExact("fraud")),
 					plancheck.ExpectUnknownValue(endpointAccResource, endpointAttr("revision")),
 				}},
@@ -599,7 +605,7 @@ resource "slipway_model_endpoint" "fraud" {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("model_version"), knownvalue.StringExact("fraud/1")),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("deployment_policy"), knownvalue.StringExact("safe")),
-					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(endpointAccURL("fraud"))),
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(ts.EndpointURL("fraud"))),
 					statecheck.CompareValuePairs(endpointAccResource, endpointAttr("model_version"), "slipway_model_version.v1", endpointAttr("id"), compare.ValuesSame()),
 				},
 				Check: func(*terraform.State) error {
@@ -659,7 +665,7 @@ resource "slipway_model_endpoint" "fraud" {
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("id"), knownvalue.StringExact("fraud-eu")),
-					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(endpointAccURL("fraud-eu"))),
+					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("url"), knownvalue.StringExact(ts.EndpointURL("fraud-eu"))),
 					statecheck.ExpectKnownValue(endpointAccResource, endpointAttr("revision"), knownvalue.Int64Exact(1)),
 				},
 				Check: endpointAccCheckGone(ts, "fraud"),

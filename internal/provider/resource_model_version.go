@@ -130,7 +130,9 @@ func (r *modelVersionResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					"command": schema.ListAttribute{
 						Description: "Argument vector of the model server, for the `process` runtime only (required there). " +
 							"It must contain `{port}`, replaced by the port each replica listens on; `{model_path}` is replaced by the " +
-							"path of the verified artifact.",
+							"path of the verified artifact. The server runs it on its own host, in its own working directory: a relative " +
+							"path such as `serve.py` is found there, not next to your configuration, so name scripts by absolute path " +
+							"(`abspath(\"serve.py\")` when the server runs on the machine that applies).",
 						ElementType: types.StringType,
 						Optional:    true,
 					},

@@ -1,6 +1,8 @@
 # A stable inference URL serving one model version. Pointing model_version at
 # a new version deploys it according to the policy; without a policy the
-# switch happens at once.
+# switch happens at once. Apply returns once the new version serves with ready
+# replicas. If it cannot be served, traffic stays on the old version, apply
+# fails with the reason, and the next plan proposes the change again.
 resource "slipway_model_endpoint" "fraud" {
   name              = "fraud"
   model_version     = slipway_model_version.v1.id
