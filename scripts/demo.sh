@@ -54,6 +54,13 @@ cp "$BIN/terraform-provider-slipway" "$pdir/"
 "$TOFU" init -input=false -plugin-dir=.slipway/plugins >/dev/null
 "$TOFU" apply -input=false -auto-approve
 
+step "a live prediction through the endpoint's URL (x = [1, 1, 1, 1]; the model computes x·[1,2,3,4] + 0.5 = 10.5)"
+url=$("$TOFU" output -raw endpoint_url)
+echo "POST $url/infer"
+curl -fsS -X POST "$url/infer" -H 'Content-Type: application/json' \
+	-d '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,1,1,1]}]}'
+echo
+
 step "the endpoint, as the control plane reports it"
 "$BIN/slipway" endpoints get fraud
 

@@ -1,0 +1,490 @@
+// Package e2e_test drives the real slipway binary: a server subprocess with
+// its gateway, supervisor and worker processes, talked to over HTTP only.
+// Linux only (it inspects /proc).
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
+)
+
+const adminToken = "e2e-admin-secret"
+
+// slipwayBin is the binary under test, built once by TestMain (with -race
+// when the tests run with -race, so the server's own races are caught too).
+var slipwayBin string
+
+func TestMain(m *testing.M) {
+	if runtime.GOOS != "linux" {
+		fmt.Println("skipping e2e tests: they need Linux (/proc, Pdeathsig)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "slipway-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	slipwayBin = filepath.Join(dir, "slipway")
+	args := []string{"build", "-o", slipwayBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")
+	build := exec.Command(goTool(), args...)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building slipway:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// goTool is the go command that runs these tests: GOROOT is set by it.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
+}
+
+// server is one `slipway server` subprocess.
+type server struct {
+	t       *testing.T
+	dataDir string
+	apiAddr string // host:port
+	gwAddr  string
+	api     *client.Client
+	gw      string // gateway base URL
+
+	cmd    *exec.Cmd
+	out    *logBuffer
+	exited chan struct{}
+}
+
+// serverOpts lets a test restart a server on the same data and ports.
+type serverOpts struct {
+	dataDir, apiAddr, gwAddr string
+}
+
+// startServer starts `slipway server` and waits for /healthz. Cleanup stops
+// it with SIGTERM (SIGKILL after a while) and fails the test if the server
+// reported a data race.
+func startServer(t *testing.T, o serverOpts) *server {
+	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.apiAddr == "" {
+		o.apiAddr = freeAddr(t)
+	}
+	if o.gwAddr == "" {
+		o.gwAddr = freeAddr(t)
+	}
+	s := &server{t: t, dataDir: o.dataDir, apiAddr: o.apiAddr, gwAddr: o.gwAddr, gw: "http://" + o.gwAddr, out: &logBuffer{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(slipwayBin, "server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr)
+	s.cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	// Never outlive the test binary, even if it is killed.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("starting slipway server: %v", err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(s.stop)
+
+	var err error
+	s.api, err = client.New(client.Config{Address: "http://" + o.apiAddr, Token: adminToken, Source: "api", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + o.apiAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("slipway server exited before it was healthy:\n%s", s.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slipway server not healthy after 20s (last error %v):\n%s", err, s.out)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// stop ends the server gracefully if it still runs.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(30 * time.Second):
+			s.t.Errorf("slipway server ignored SIGTERM for 30s; killing it")
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	gwClient.CloseIdleConnections()
+	if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+		s.t.Errorf("the slipway server (or a worker) reported a data race:\n%s", s.out)
+	}
+	if s.t.Failed() {
+		s.t.Logf("server log:\n%s", s.out)
+	}
+}
+
+// kill ends the server with SIGKILL and waits until it is reaped.
+func (s *server) kill() {
+	s.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		s.t.Fatalf("kill -9 server: %v", err)
+	}
+	<-s.exited
+}
+
+// logBuffer collects a subprocess's output; safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ctx bounds one API call made by a test.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// getEndpoint reads an endpoint; for polling loops, which would pile up
+// ctx's cleanups.
+func (s *server) getEndpoint(name string) (*apitypes.Endpoint, error) {
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.api.GetEndpoint(c, name)
+}
+
+// ---- models ----
+
+// linear is y = x·[1,1,1,1] + bias, so the answer to linearInput (sum 10)
+// tells the versions apart.
+func linear(bias float32) *onnxmodel.MLP {
+	return onnxmodel.NewLinear([]float32{1, 1, 1, 1}, bias)
+}
+
+const (
+	biasV1 = 100
+	biasV2 = 200
+	wantV1 = 10 + biasV1
+	wantV2 = 10 + biasV2
+)
+
+const linearInput = `{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`
+
+// writeFile writes b under dir and returns its path and SHA-256.
+func writeFile(t *testing.T, name string, b []byte) (path, digest string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return path, hex.EncodeToString(sum[:])
+}
+
+// registerONNX registers m as model/version with the builtin runtime.
+func (s *server) registerONNX(t *testing.T, id string, m *onnxmodel.MLP) {
+	t.Helper()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, digest := writeFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
+	s.register(t, &apitypes.ModelVersion{ArtifactURI: "file://" + path, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"}}, id)
+}
+
+// register registers mv under id ("model/version").
+func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
+	t.Helper()
+	model, version, _ := strings.Cut(id, "/")
+	mv.Model, mv.Version = model, version
+	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+		t.Fatalf("registering %s: %v", id, err)
+	}
+}
+
+// createEndpoint creates the endpoint and waits until it serves e's target.
+func (s *server) createEndpoint(t *testing.T, e *apitypes.Endpoint) *apitypes.Endpoint {
+	t.Helper()
+	if _, err := s.api.CreateEndpoint(ctx(t), e); err != nil {
+		t.Fatalf("creating endpoint %s: %v", e.Name, err)
+	}
+	return s.waitServing(t, e.Name, desired(e))
+}
+
+// desired is the traffic an endpoint asks for.
+func desired(e *apitypes.Endpoint) map[string]int {
+	if len(e.TrafficSplit) == 0 {
+		return map[string]int{e.ModelVersion: 100}
+	}
+	w := map[string]int{}
+	for _, tw := range e.TrafficSplit {
+		w[tw.ModelVersion] = tw.Percent
+	}
+	return w
+}
+
+// waitServing waits until the endpoint is ready and its status traffic is
+// exactly want, each version with a ready replica.
+func (s *server) waitServing(t *testing.T, name string, want map[string]int) *apitypes.Endpoint {
+	t.Helper()
+	return s.waitEndpoint(t, name, fmt.Sprintf("ready serving %v", want), 30*time.Second, func(e *apitypes.Endpoint) bool {
+		if e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != len(want) {
+			return false
+		}
+		for _, tr := range e.Status.Traffic {
+			if want[tr.ModelVersion] != tr.Percent || tr.ReadyReplicas < 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitEndpoint polls the endpoint until cond holds or timeout passes.
+func (s *server) waitEndpoint(t *testing.T, name, what string, timeout time.Duration, cond func(*apitypes.Endpoint) bool) *apitypes.Endpoint {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *apitypes.Endpoint
+	var lastErr error
+	for {
+		e, err := s.getEndpoint(name)
+		if err == nil {
+			last = e
+			if cond(e) {
+				return e
+			}
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint %s: timed out after %s waiting for %s; last %s (err %v)", name, timeout, what, jsonString(last), lastErr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// ---- inference ----
+
+var gwClient = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// post sends an infer request; a transport error is returned, not fatal.
+func post(url, body string, header map[string]string) (answer, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := gwClient.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{resp.StatusCode, resp.Header, b}, nil
+}
+
+func get(t *testing.T, url string) answer {
+	t.Helper()
+	resp, err := gwClient.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+func (s *server) inferURL(endpoint string) string {
+	return s.gw + "/v2/models/" + endpoint + "/infer"
+}
+
+// outputs decodes an OIP infer response's first output as float64s.
+func outputs(b []byte) ([]float64, error) {
+	var resp struct {
+		Outputs []struct {
+			Name  string    `json:"name"`
+			Shape []int64   `json:"shape"`
+			Data  []float64 `json:"data"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return nil, fmt.Errorf("decoding infer response %q: %w", b, err)
+	}
+	if len(resp.Outputs) == 0 {
+		return nil, fmt.Errorf("infer response %q has no outputs", b)
+	}
+	return resp.Outputs[0].Data, nil
+}
+
+// mlpBatch is a seeded batch of rows×width inputs and its infer request.
+func mlpBatch(rows, width int) ([][]float32, string) {
+	r := rand.New(rand.NewPCG(uint64(rows), uint64(width)))
+	x := make([][]float32, rows)
+	var flat []float32
+	for i := range x {
+		x[i] = make([]float32, width)
+		for j := range x[i] {
+			x[i][j] = r.Float32()*4 - 2
+		}
+		flat = append(flat, x[i]...)
+	}
+	return x, jsonString(map[string]any{"id": "req-1", "inputs": []map[string]any{{"name": "x", "shape": []int{rows, width}, "datatype": "FP32", "data": flat}}})
+}
+
+// matches says whether the flat output equals the reference rows within tol.
+func matches(out []float64, ref [][]float64, tol float64) bool {
+	i := 0
+	for _, row := range ref {
+		for _, w := range row {
+			if i >= len(out) || math.Abs(out[i]-w) > tol {
+				return false
+			}
+			i++
+		}
+	}
+	return i == len(out)
+}
+
+// inferValue sends linearInput and returns the single output value.
+func inferValue(url string, header map[string]string) (float64, answer, error) {
+	a, err := post(url, linearInput, header)
+	if err != nil {
+		return 0, a, err
+	}
+	if a.status != http.StatusOK {
+		return 0, a, fmt.Errorf("status %d: %s", a.status, a.body)
+	}
+	out, err := outputs(a.body)
+	if err != nil {
+		return 0, a, err
+	}
+	if len(out) != 1 {
+		return 0, a, fmt.Errorf("want 1 output value, got %v", out)
+	}
+	return out[0], a, nil
+}
+
+// mustInfer sends linearInput and fails the test unless it answers want.
+func mustInfer(t *testing.T, url string, header map[string]string, want float64) answer {
+	t.Helper()
+	got, a, err := inferValue(url, header)
+	if err != nil {
+		t.Fatalf("POST %s %v: %v", url, header, err)
+	}
+	if got != want {
+		t.Fatalf("POST %s %v = %v, want %v", url, header, got, want)
+	}
+	return a
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// consistently checks cond every 50ms for d; cond returns what is wrong,
+// or "" when all is well.
+func consistently(t *testing.T, what string, d time.Duration, cond func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if bad := cond(); bad != "" {
+			t.Fatalf("expected %s for %s, but: %s", what, d, bad)
+		}
+	}
+}
