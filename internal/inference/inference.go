@@ -4,7 +4,8 @@
 //
 // The builtin runtime is pure Go. ONNX models run on gonnx, which implements
 // ai.onnx opset 13 only; Check refuses anything else at registration time so
-// that an unrunnable model never reaches a rollout.
+// that an unrunnable model never reaches a rollout. LightGBM and XGBoost tree
+// ensembles run on github.com/dmitryikh/leaves (see trees.go).
 package inference
 
 import (
@@ -84,23 +85,35 @@ const (
 )
 
 // Load reads the model at path and prepares it for inference. format is the
-// model version's format ("onnx").
+// model version's format ("onnx", "lightgbm" or "xgboost").
 func Load(path, format string) (Model, error) {
 	switch format {
 	case FormatONNX:
 		return loadONNX(path)
+	case FormatLightGBM:
+		return loadLightGBM(path)
+	case FormatXGBoost:
+		return loadXGBoost(path)
 	default:
 		return nil, formatError(format)
 	}
 }
 
 // Check validates that the builtin runtime can serve the model at path
-// without running it: the file parses, the opset is supported and every
-// operator is implemented. The server calls it when a version is registered.
+// without running it: for ONNX, the file parses, the opset is supported and
+// every operator is implemented; LightGBM and XGBoost models are cheap to
+// load, so Check loads them fully (and validates their trees). The server
+// calls it when a version is registered.
 func Check(path, format string) error {
 	switch format {
 	case FormatONNX:
 		_, err := readONNX(path)
+		return err
+	case FormatLightGBM:
+		_, err := loadLightGBM(path)
+		return err
+	case FormatXGBoost:
+		_, err := loadXGBoost(path)
 		return err
 	default:
 		return formatError(format)
@@ -108,12 +121,5 @@ func Check(path, format string) error {
 }
 
 func formatError(format string) error {
-	switch format {
-	case FormatLightGBM, FormatXGBoost:
-		// github.com/dmitryikh/leaves would serve these; it is not a
-		// dependency yet.
-		return unsupported("format %s is not supported by the builtin runtime yet; serve it with the process runtime (a model server that reads %s models)", format, format)
-	default:
-		return unsupported("format %q is not supported by the builtin runtime, which serves onnx; use the process or external runtime", format)
-	}
+	return unsupported("format %q is not supported by the builtin runtime, which serves onnx, lightgbm and xgboost; use the process or external runtime", format)
 }

@@ -254,12 +254,19 @@ func TestCheckAndLoadErrors(t *testing.T) {
 		t.Fatalf("Check of a good model: %v", err)
 	}
 	for _, format := range []string{"lightgbm", "xgboost"} {
+		// An ONNX file is no tree ensemble: broken, not unsupported.
 		err := inference.Check(good, format)
-		if err == nil || !strings.Contains(err.Error(), "format "+format+" is not supported by the builtin runtime yet") || !errors.Is(err, inference.ErrUnsupported) {
+		if err == nil || !strings.Contains(err.Error(), "model.onnx is not a valid "+format+" model") || errors.Is(err, inference.ErrUnsupported) {
 			t.Errorf("%s: %v", format, err)
 		}
 		if _, err := inference.Load(good, format); err == nil {
 			t.Errorf("Load accepted format %s", format)
+		}
+	}
+	for _, format := range []string{"custom", "pmml"} {
+		err := inference.Check(good, format)
+		if err == nil || !strings.Contains(err.Error(), "onnx, lightgbm and xgboost") || !errors.Is(err, inference.ErrUnsupported) {
+			t.Errorf("%s: %v", format, err)
 		}
 	}
 	if err := inference.Check(writeFile(t, []byte("not a model at all")), "onnx"); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {

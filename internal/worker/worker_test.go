@@ -400,7 +400,7 @@ func TestRunFailsFastOnBadModel(t *testing.T) {
 	}{
 		{Config{ModelPath: opset17, Format: "onnx"}, []string{"opset 17", "opset 13"}},
 		{Config{ModelPath: filepath.Join(t.TempDir(), "absent.onnx"), Format: "onnx"}, []string{"absent.onnx"}},
-		{Config{ModelPath: opset17, Format: "lightgbm"}, []string{"lightgbm", "not supported"}},
+		{Config{ModelPath: opset17, Format: "lightgbm"}, []string{"lightgbm", "not a valid"}},
 	} {
 		called := false
 		err := Run(context.Background(), Config{ModelPath: tc.cfg.ModelPath, Format: tc.cfg.Format, Logger: quiet}, func(string) { called = true })
