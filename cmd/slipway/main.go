@@ -34,6 +34,14 @@ Operating a server (flags: --addr, --token, -o table|json):
   policies get NAME
   endpoints list [--labels k=v,...]
   endpoints get NAME
+  deployments list [--endpoint E] [--active] [--limit N]
+  deployments get ID
+  deployments promote ID       let a deployment awaiting approval go to full traffic
+  deployments abort ID         stop a deployment and put traffic back
+  deployments watch ID|ENDPOINT
+                               follow a deployment (an endpoint's newest) until it
+                               ends: exits 0 if it succeeded, 1 naming the reason if not
+  measures [--endpoint E]      key measures over the last 90 days
   audit list [--object-type T] [--object-id ID] [--after SEQ] [--limit N]
   audit verify                 exits 1 naming the first broken event
   tokens create --name N --role reader|deployer|admin [--data-dir DIR]
@@ -80,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = runServer(ctx, rest, stdout, stderr, getenv)
 	case "worker":
 		err = runWorker(ctx, rest, stdout, stderr)
-	case "versions", "policies", "endpoints", "audit", "tokens":
+	case "versions", "policies", "endpoints", "deployments", "measures", "audit", "tokens":
 		err = runOperator(ctx, cmd, rest, stdout, stderr, getenv)
 	default:
 		fmt.Fprintf(stderr, "slipway: unknown command %q\n\n%s", cmd, usage)
@@ -137,12 +145,16 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runOperator(ctx context.Context, group string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		fmt.Fprintf(stderr, "slipway %s: which action?\n\n%s", group, usage)
-		return errUsage
+	// command is the group and its action; `measures` is a command on its own.
+	command := group
+	if group != "measures" {
+		if len(args) == 0 {
+			fmt.Fprintf(stderr, "slipway %s: which action?\n\n%s", group, usage)
+			return errUsage
+		}
+		command, args = group+" "+args[0], args[1:]
 	}
-	action, args := args[0], args[1:]
-	fs := newFlagSet(group+" "+action, stderr)
+	fs := newFlagSet(command, stderr)
 	addr := fs.String("addr", envOr(getenv, "SLIPWAY_ADDR", client.DefaultAddress), "server API address")
 	token := fs.String("token", getenv("SLIPWAY_TOKEN"), "bearer token")
 	format := fs.String("o", "table", "output: table or json")
@@ -153,16 +165,24 @@ func runOperator(ctx context.Context, group string, args []string, stdout, stder
 		after                                 int64
 		limit                                 int
 		name, role, dataDir                   string
+		endpoint                              string
+		active                                bool
 		nargs                                 int
 	)
-	switch group + " " + action {
+	switch command {
 	case "versions list":
 		fs.StringVar(&model, "model", "", "only versions of this model")
 		fs.StringVar(&labelSel, "labels", "", "only versions with every label, k=v,k2=v2")
 	case "endpoints list":
 		fs.StringVar(&labelSel, "labels", "", "only endpoints with every label, k=v,k2=v2")
+	case "deployments list":
+		fs.StringVar(&endpoint, "endpoint", "", "only deployments of this endpoint")
+		fs.BoolVar(&active, "active", false, "only deployments that have not finished")
+		fs.IntVar(&limit, "limit", 0, "at most this many deployments, newest first")
+	case "measures":
+		fs.StringVar(&endpoint, "endpoint", "", "measures of this endpoint only (default: every endpoint)")
 	case "audit list":
-		fs.StringVar(&objectType, "object-type", "", "only events about this object type (model_version, deployment_policy, endpoint, token)")
+		fs.StringVar(&objectType, "object-type", "", "only events about this object type (model_version, deployment_policy, endpoint, deployment, token)")
 		fs.StringVar(&objectID, "object-id", "", "only events about this object")
 		fs.Int64Var(&after, "after", 0, "only events after this sequence number")
 		fs.IntVar(&limit, "limit", 0, "at most this many events")
@@ -170,11 +190,12 @@ func runOperator(ctx context.Context, group string, args []string, stdout, stder
 		fs.StringVar(&name, "name", "", "token name, recorded as the actor in the ledger")
 		fs.StringVar(&role, "role", "", "reader, deployer or admin")
 		fs.StringVar(&dataDir, "data-dir", "", "write the token straight into this server data directory (no server or token needed)")
-	case "versions get", "policies get", "endpoints get", "tokens delete":
+	case "versions get", "policies get", "endpoints get", "tokens delete",
+		"deployments get", "deployments promote", "deployments abort", "deployments watch":
 		nargs = 1
 	case "policies list", "audit verify", "tokens list":
 	default:
-		fmt.Fprintf(stderr, "slipway: unknown command %q\n\n%s", group+" "+action, usage)
+		fmt.Fprintf(stderr, "slipway: unknown command %q\n\n%s", command, usage)
 		return errUsage
 	}
 	pos, err := parse(fs, args, nargs)
@@ -191,14 +212,14 @@ func runOperator(ctx context.Context, group string, args []string, stdout, stder
 		return errUsage
 	}
 
-	op := &cli.Operator{Out: stdout, JSON: *format == "json"}
-	if group+" "+action == "tokens create" && dataDir != "" {
+	op := &cli.Operator{Out: stdout, JSON: *format == "json", TTY: cli.IsTerminal(stdout)}
+	if command == "tokens create" && dataDir != "" {
 		return op.TokensCreateOffline(ctx, dataDir, name, role)
 	}
 	if op.Client, err = client.New(client.Config{Address: *addr, Token: *token, Source: "cli", UserAgent: "slipway-cli"}); err != nil {
 		return err
 	}
-	switch group + " " + action {
+	switch command {
 	case "versions list":
 		err = op.VersionsList(ctx, model, labels)
 	case "versions get":
@@ -211,6 +232,18 @@ func runOperator(ctx context.Context, group string, args []string, stdout, stder
 		err = op.EndpointsList(ctx, labels)
 	case "endpoints get":
 		err = op.EndpointsGet(ctx, pos[0])
+	case "deployments list":
+		err = op.DeploymentsList(ctx, client.DeploymentListOptions{Endpoint: endpoint, Active: active, Limit: limit})
+	case "deployments get":
+		err = op.DeploymentsGet(ctx, pos[0])
+	case "deployments promote":
+		err = op.DeploymentsPromote(ctx, pos[0])
+	case "deployments abort":
+		err = op.DeploymentsAbort(ctx, pos[0])
+	case "deployments watch":
+		err = op.DeploymentsWatch(ctx, pos[0])
+	case "measures":
+		err = op.Measures(ctx, endpoint)
 	case "audit list":
 		err = op.AuditList(ctx, client.AuditListOptions{ObjectType: objectType, ObjectID: objectID, AfterSeq: after, Limit: limit})
 	case "audit verify":

@@ -22,6 +22,12 @@ type Operator struct {
 	Client *client.Client
 	Out    io.Writer
 	JSON   bool // -o json: the API's JSON instead of a table
+	// TTY says Out is a terminal: DeploymentsWatch then rewrites one
+	// progress line in place. See IsTerminal.
+	TTY bool
+	// PollInterval is how often DeploymentsWatch polls; 0 means
+	// DefaultPollInterval.
+	PollInterval time.Duration
 }
 
 // VersionsList lists model versions, optionally of one model and matching

@@ -24,7 +24,7 @@ var (
 
 // auditObjectTypes are the object types the ledger records, in the order
 // the documentation lists them.
-var auditObjectTypes = []string{apitypes.ObjectModelVersion, apitypes.ObjectPolicy, apitypes.ObjectEndpoint, apitypes.ObjectToken}
+var auditObjectTypes = []string{apitypes.ObjectModelVersion, apitypes.ObjectPolicy, apitypes.ObjectEndpoint, apitypes.ObjectToken, apitypes.ObjectDeployment}
 
 // NewAuditEventsDataSource is the slipway_audit_events data source.
 func NewAuditEventsDataSource() datasource.DataSource { return &auditEventsDataSource{} }

@@ -148,5 +148,7 @@ func (p *slipwayProvider) DataSources(_ context.Context) []func() datasource.Dat
 		NewDeploymentPolicyDataSource,
 		NewModelEndpointDataSource,
 		NewAuditEventsDataSource,
+		NewDeploymentsDataSource,
+		NewKeyMeasuresDataSource,
 	}
 }

@@ -31,6 +31,9 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.CreateEndpoint(ctx, &e); err != nil {
 			return err
 		}
+		if err := s.startDeployment(ctx, tx, nil, &e); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, change{Action: "create", ObjectType: apitypes.ObjectEndpoint, ObjectID: e.Name, After: &e})
 	}); err != nil {
 		return err
@@ -102,6 +105,13 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.UpdateEndpoint(ctx, &e, e.Revision); err != nil {
 			return err
 		}
+		// Replicas, labels and the like change in place; only a new
+		// target is a deployment.
+		if targetChanged(before, &e) {
+			if err := s.startDeployment(ctx, tx, before, &e); err != nil {
+				return err
+			}
+		}
 		return s.record(ctx, tx, change{Action: "update", ObjectType: apitypes.ObjectEndpoint, ObjectID: e.Name, Before: before, After: &e})
 	}); err != nil {
 		return err
@@ -120,6 +130,12 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if err := tx.DeleteEndpoint(ctx, name); err != nil {
+			return err
+		}
+		// The endpoint's deployments stay as history; one still running
+		// has nothing left to deploy to.
+		by := principalFrom(ctx)
+		if err := abortActive(ctx, tx, name, "endpoint deleted by "+by.Actor, by.Actor, s.now()); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, change{Action: "delete", ObjectType: apitypes.ObjectEndpoint, ObjectID: name, Before: before})

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,9 @@ type Server struct {
 	rec         *serving.Reconciler
 	stopServing context.CancelFunc
 	servingDone chan struct{}
+
+	// deployControl receives promote and abort (deployments.go).
+	deployControl atomic.Pointer[DeploymentControl]
 }
 
 // New opens (creating if needed) the data directory and its store, makes
@@ -110,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.routes()
 	s.startServing()
+	s.registerDeployments()
 	return s, nil
 }
 

@@ -7,9 +7,15 @@
 // status. When a new version cannot be served, the desired state is put back
 // to what still serves, and the status says why.
 //
-// Progressive strategies (canary, linear, blue/green) come with the rollout
-// engine; here every change takes effect as soon as the new versions are
-// ready (all_at_once), and a fixed traffic_split is honoured as given.
+// The reconciler is also the rollout engine's Traffic: while a deployment
+// runs, the engine's split (Route) overrides the endpoint's desired split,
+// replicas are kept for every version it names, and the status names the
+// deployment. While an endpoint has a deployment that the engine has not
+// taken up yet, the reconciler holds what serves rather than switching on
+// its own. Without any deployment (or once it is over, Release) every
+// change takes effect as soon as the new versions are ready (all at once),
+// a fixed traffic_split is honoured as given, and a version that cannot
+// start is reverted.
 package serving
 
 import (
@@ -65,6 +71,10 @@ type Config struct {
 	// ScaleDownDelay is how long load must stay low before replicas are
 	// removed (default 30s).
 	ScaleDownDelay time.Duration
+	// DeploymentWaiting, when set, is told (on every pass) of a deployment
+	// that is active while the rollout engine routes nothing for its
+	// endpoint: the engine's cue to take it up.
+	DeploymentWaiting func(id string)
 }
 
 // Reconciler drives endpoints toward their desired state. Start it with Run.
@@ -76,6 +86,20 @@ type Reconciler struct {
 	mu    sync.Mutex
 	dirty map[string]bool
 	state map[string]*endpointState // owned by the Run goroutine
+
+	// routeMu guards the rollout engine's overrides and serialises every
+	// SetRoute of an overridden endpoint, so the last route published is
+	// always the last override's.
+	routeMu   sync.Mutex
+	overrides map[string]*override
+	released  map[string]map[string]int // an override's last split, until the next pass takes it as what serves
+	timeouts  map[string]time.Duration  // request timeout per endpoint, as last read
+}
+
+// override is the rollout engine's split of one endpoint.
+type override struct {
+	weights map[string]int
+	shadow  *gateway.ShadowRoute
 }
 
 // endpointState is what the reconciler remembers of one endpoint.
@@ -93,6 +117,9 @@ type endpointState struct {
 	failed         string
 	failedRevision int64
 	failedReason   string
+	failedSaid     bool // failedReason already says what serves instead
+	// ensured are the versions replicas were asked for and not yet stopped.
+	ensured map[string]bool
 }
 
 // New returns a Reconciler; nothing happens until Run.
@@ -110,11 +137,14 @@ func New(cfg Config) *Reconciler {
 		cfg.ScaleDownDelay = 30 * time.Second
 	}
 	return &Reconciler{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		kick:  make(chan struct{}, 1),
-		dirty: map[string]bool{},
-		state: map[string]*endpointState{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		kick:      make(chan struct{}, 1),
+		dirty:     map[string]bool{},
+		state:     map[string]*endpointState{},
+		overrides: map[string]*override{},
+		released:  map[string]map[string]int{},
+		timeouts:  map[string]time.Duration{},
 	}
 }
 
@@ -185,8 +215,10 @@ func (r *Reconciler) resyncAll(ctx context.Context) {
 
 // reconcile moves one endpoint one step toward its desired state.
 func (r *Reconciler) reconcile(ctx context.Context, name string) {
+	ov := r.override(name) // to read the versions it names
 	var (
 		e        *apitypes.Endpoint
+		dep      *apitypes.Deployment // the endpoint's latest deployment, if any
 		versions = map[string]*apitypes.ModelVersion{}
 	)
 	err := r.cfg.Store.View(ctx, func(tx store.Tx) error {
@@ -194,12 +226,27 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		if e, err = tx.GetEndpoint(ctx, name); err != nil {
 			return err
 		}
+		deps, err := tx.ListDeployments(ctx, store.DeploymentFilter{Endpoint: name, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(deps) > 0 {
+			dep = &deps[0]
+		}
 		ids := map[string]bool{e.ModelVersion: true}
 		for _, w := range e.TrafficSplit {
 			ids[w.ModelVersion] = true
 		}
 		for _, t := range e.Status.Traffic {
 			ids[t.ModelVersion] = true
+		}
+		if ov != nil {
+			for v := range ov.weights {
+				ids[v] = true
+			}
+			if ov.shadow != nil {
+				ids[ov.shadow.Version] = true
+			}
 		}
 		for id := range ids {
 			v, err := tx.GetModelVersion(ctx, id)
@@ -223,10 +270,19 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		}
 		return
 	}
+	timeout, _ := time.ParseDuration(e.RequestTimeout)
+	// The override and its release are read together: a Release between
+	// two separate reads would be lost.
+	r.routeMu.Lock()
+	r.timeouts[name] = timeout
+	ov = r.overrides[name]
+	released, wasReleased := r.released[name]
+	delete(r.released, name)
+	r.routeMu.Unlock()
 
 	st := r.state[name]
 	if st == nil {
-		st = &endpointState{serving: map[string]int{}, replicas: map[string]int{}, busyAt: map[string]time.Time{}}
+		st = &endpointState{serving: map[string]int{}, replicas: map[string]int{}, busyAt: map[string]time.Time{}, ensured: map[string]bool{}}
 		for _, t := range e.Status.Traffic {
 			if t.Percent > 0 && versions[t.ModelVersion] != nil {
 				st.serving[t.ModelVersion] = t.Percent
@@ -234,7 +290,25 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		}
 		r.state[name] = st
 	}
-
+	if wasReleased {
+		// What the engine routed last is what serves now, whatever this
+		// pass's predecessors saw: never fall back to an older split.
+		st.serving = map[string]int{}
+		for v, w := range released {
+			if w > 0 {
+				st.serving[v] = w
+			}
+		}
+	}
+	if ov != nil {
+		r.reconcileOverride(ctx, e, dep, ov, st, versions)
+		return
+	}
+	if rejected(e, dep) && (st.failed != e.ModelVersion || st.failedRevision != e.Revision) {
+		// The rollout engine gave up on this target and could not put the
+		// endpoint back (it had nothing to go back to): never serve it.
+		st.failed, st.failedRevision, st.failedReason, st.failedSaid = e.ModelVersion, e.Revision, dep.Reason, true
+	}
 	desired := desiredWeights(e)
 	if st.failed != "" && st.failedRevision != e.Revision {
 		st.failed = "" // the desired state changed: try again
@@ -251,20 +325,24 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 	if st.failed != "" {
 		delete(need, st.failed)
 	}
-	for v := range need {
-		mv := versions[v]
-		if mv == nil {
-			continue
-		}
-		r.cfg.Supervisor.Ensure(supervisor.Spec{
-			Endpoint:     name,
-			Version:      *mv,
-			ArtifactPath: r.artifactPath(mv),
-			Replicas:     r.scale(st, e, v),
-		})
-	}
+	r.ensure(e, st, need, versions)
 
 	ready := func(v string) []string { return r.cfg.Supervisor.Ready(name, v) }
+	if dep != nil && !apitypes.DeploymentTerminal(dep.Phase) {
+		// A deployment the rollout engine has not taken up yet: hold what
+		// serves (the new target's replicas start meanwhile) rather than
+		// switch on our own.
+		if r.cfg.DeploymentWaiting != nil {
+			r.cfg.DeploymentWaiting(dep.ID)
+		}
+		r.route(e, st, ready)
+		r.sweep(ctx, st, name, need)
+		r.writeStatus(ctx, e, st, dep, apitypes.EndpointStatus{
+			URL: e.Status.URL, Phase: apitypes.PhaseDeploying,
+			Message: fmt.Sprintf("deployment %s is %s", dep.ID, dep.Phase),
+		}, ready)
+		return
+	}
 	allReady := true
 	for v := range desired {
 		if len(ready(v)) == 0 {
@@ -288,7 +366,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		r.route(e, st, ready)
 		for v := range retired {
 			if _, keep := desired[v]; !keep {
-				go r.cfg.Supervisor.Stop(context.WithoutCancel(ctx), name, v)
+				r.stop(ctx, st, name, v)
 			}
 		}
 		status.Phase = apitypes.PhaseReady
@@ -300,8 +378,8 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		v := r.unservable(name, desired, st)
 		set, _ := r.cfg.Supervisor.Status(name, v)
 		reason := fmt.Sprintf("model version %s could not be served: %s", v, firstNonEmpty(set.LastError, "its replicas never became ready"))
-		go r.cfg.Supervisor.Stop(context.WithoutCancel(ctx), name, v)
-		st.failed, st.failedRevision, st.failedReason = v, e.Revision, reason
+		r.stop(ctx, st, name, v)
+		st.failed, st.failedRevision, st.failedReason, st.failedSaid = v, e.Revision, reason, false
 		if len(st.serving) == 0 {
 			status.Phase, status.Message = apitypes.PhaseFailed, reason+"; nothing serves this endpoint"
 			st.failedReason = reason
@@ -319,8 +397,49 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		status.Phase = apitypes.PhaseDeploying
 		if st.failed != "" {
 			status.Phase = apitypes.PhaseFailed
-			status.Message = st.failedReason + "; nothing serves this endpoint"
+			status.Message = st.failedReason
+			if !st.failedSaid {
+				status.Message += "; nothing serves this endpoint"
+			}
+			if len(st.serving) > 0 {
+				status.Phase, status.Message = apitypes.PhaseReady, st.failedReason
+			}
 		}
+	}
+	if dep != nil && dep.Phase != apitypes.DeploySucceeded {
+		// Say why the last deployment did not take, until the next one.
+		status.Message = firstNonEmpty(status.Message, dep.Reason)
+	}
+	// Replicas of versions neither routed nor wanted any more (a candidate
+	// the rollout engine rolled back, blue/green's old version) go.
+	keep := map[string]bool{}
+	for v := range desired {
+		keep[v] = true
+	}
+	for v := range st.serving {
+		keep[v] = true
+	}
+	delete(keep, st.failed)
+	r.sweep(ctx, st, name, keep)
+	r.writeStatus(ctx, e, st, dep, status, ready)
+}
+
+// sweep stops the replicas of every version started for the endpoint that
+// is not in keep.
+func (r *Reconciler) sweep(ctx context.Context, st *endpointState, endpoint string, keep map[string]bool) {
+	for v := range st.ensured {
+		if !keep[v] {
+			r.stop(ctx, st, endpoint, v)
+		}
+	}
+}
+
+// writeStatus completes status with the traffic that serves and the
+// deployment, and stores it when it changed.
+func (r *Reconciler) writeStatus(ctx context.Context, e *apitypes.Endpoint, st *endpointState, dep *apitypes.Deployment, status apitypes.EndpointStatus, ready func(string) []string) {
+	status.Traffic = []apitypes.TrafficStatus{}
+	if dep != nil {
+		status.CurrentDeployment = dep.ID
 	}
 	for _, v := range slices.Sorted(maps.Keys(st.serving)) {
 		status.Traffic = append(status.Traffic, apitypes.TrafficStatus{ModelVersion: v, Percent: st.serving[v], ReadyReplicas: len(ready(v))})
@@ -334,10 +453,41 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		}
 	}
 	if !statusEqual(status, e.Status) {
-		if err := r.cfg.Store.Update(ctx, func(tx store.Tx) error { return tx.SetEndpointStatus(ctx, name, status) }); err != nil && ctx.Err() == nil && !apitypes.IsNotFound(err) {
-			r.log.Error("writing endpoint status", "endpoint", name, "err", err)
+		if err := r.cfg.Store.Update(ctx, func(tx store.Tx) error { return tx.SetEndpointStatus(ctx, e.Name, status) }); err != nil && ctx.Err() == nil && !apitypes.IsNotFound(err) {
+			r.log.Error("writing endpoint status", "endpoint", e.Name, "err", err)
 		}
 	}
+}
+
+// rejected reports whether the endpoint's latest deployment ended without
+// success while the endpoint still asks for that deployment's target.
+func rejected(e *apitypes.Endpoint, dep *apitypes.Deployment) bool {
+	return dep != nil && apitypes.DeploymentTerminal(dep.Phase) && dep.Phase != apitypes.DeploySucceeded &&
+		dep.ToVersion == e.ModelVersion && dep.ToVersion != dep.FromVersion && dep.EndpointRevision == e.Revision
+}
+
+// ensure asks the supervisor for the replicas of every version in need.
+func (r *Reconciler) ensure(e *apitypes.Endpoint, st *endpointState, need map[string]bool, versions map[string]*apitypes.ModelVersion) {
+	for v := range need {
+		mv := versions[v]
+		if mv == nil {
+			continue
+		}
+		r.cfg.Supervisor.Ensure(supervisor.Spec{
+			Endpoint:     e.Name,
+			Version:      *mv,
+			ArtifactPath: r.artifactPath(mv),
+			Replicas:     r.scale(st, e, v),
+		})
+		st.ensured[v] = true
+	}
+}
+
+// stop drains and stops the replicas of version v in the background.
+func (r *Reconciler) stop(ctx context.Context, st *endpointState, endpoint, v string) {
+	delete(st.ensured, v)
+	delete(st.replicas, v)
+	go r.cfg.Supervisor.Stop(context.WithoutCancel(ctx), endpoint, v)
 }
 
 // unservable names a desired version that failed to start too often.
@@ -384,8 +534,14 @@ func (r *Reconciler) revert(ctx context.Context, e *apitypes.Endpoint, serving m
 	}
 }
 
-// route publishes the serving weights with the ready replicas of each version.
+// route publishes the serving weights with the ready replicas of each
+// version, unless the rollout engine's split overrides them.
 func (r *Reconciler) route(e *apitypes.Endpoint, st *endpointState, ready func(string) []string) {
+	r.routeMu.Lock()
+	defer r.routeMu.Unlock()
+	if r.overrides[e.Name] != nil {
+		return // the engine's split wins; the pass its Route triggered follows
+	}
 	timeout, _ := time.ParseDuration(e.RequestTimeout)
 	rt := gateway.Route{Endpoint: e.Name, RequestTimeout: timeout}
 	for _, v := range slices.Sorted(maps.Keys(st.serving)) {
@@ -393,6 +549,123 @@ func (r *Reconciler) route(e *apitypes.Endpoint, st *endpointState, ready func(s
 	}
 	r.cfg.Router.SetRoute(rt)
 	st.routed = true
+}
+
+// reconcileOverride serves the rollout engine's split: replicas for every
+// version it names (and for the desired ones, so they are ready when the
+// deployment ends), its route with the ready replicas of now, and a status
+// naming the deployment.
+func (r *Reconciler) reconcileOverride(ctx context.Context, e *apitypes.Endpoint, dep *apitypes.Deployment, ov *override, st *endpointState, versions map[string]*apitypes.ModelVersion) {
+	need := map[string]bool{}
+	for v := range ov.weights {
+		need[v] = true
+	}
+	if ov.shadow != nil {
+		need[ov.shadow.Version] = true
+	}
+	for v := range desiredWeights(e) {
+		need[v] = true
+	}
+	r.ensure(e, st, need, versions)
+	r.routeMu.Lock()
+	if cur := r.overrides[e.Name]; cur != nil {
+		r.publishLocked(e.Name, cur)
+	}
+	r.routeMu.Unlock()
+	// What the engine routes is what serves: after Release the ordinary
+	// path starts from it.
+	st.serving, st.routed = maps.Clone(ov.weights), true
+	r.sweep(ctx, st, e.Name, need)
+	status := apitypes.EndpointStatus{URL: e.Status.URL, Phase: apitypes.PhaseDeploying}
+	if dep != nil {
+		status.Message = fmt.Sprintf("deployment %s is %s", dep.ID, dep.Phase)
+		if dep.Phase == apitypes.DeployProgressing {
+			status.Message += fmt.Sprintf(" (step %d)", dep.Step)
+		}
+	}
+	ready := func(v string) []string { return r.cfg.Supervisor.Ready(e.Name, v) }
+	r.writeStatus(ctx, e, st, dep, status, ready)
+}
+
+// override is the engine's split of the endpoint, or nil.
+func (r *Reconciler) override(endpoint string) *override {
+	r.routeMu.Lock()
+	defer r.routeMu.Unlock()
+	return r.overrides[endpoint]
+}
+
+// publishLocked sets the gateway route of an overridden endpoint; routeMu held.
+func (r *Reconciler) publishLocked(endpoint string, ov *override) {
+	rt := gateway.Route{Endpoint: endpoint, RequestTimeout: r.timeouts[endpoint]}
+	for _, v := range slices.Sorted(maps.Keys(ov.weights)) {
+		rt.Versions = append(rt.Versions, gateway.VersionRoute{Version: v, Weight: ov.weights[v], Backends: r.cfg.Supervisor.Ready(endpoint, v)})
+	}
+	if ov.shadow != nil {
+		sh := *ov.shadow
+		sh.Backends = r.cfg.Supervisor.Ready(endpoint, sh.Version)
+		rt.Shadow = &sh
+	}
+	r.cfg.Router.SetRoute(rt)
+}
+
+// Route makes weights (and shadow) the endpoint's split until Release, in
+// place of its desired one: the rollout engine's hand on the traffic. The
+// gateway routes it before Route returns, with the replicas ready now; the
+// reconciliation it triggers starts replicas for every version named.
+func (r *Reconciler) Route(endpoint string, weights map[string]int, shadow *gateway.ShadowRoute) {
+	ov := &override{weights: maps.Clone(weights)}
+	if ov.weights == nil {
+		ov.weights = map[string]int{}
+	}
+	if shadow != nil {
+		sh := *shadow
+		ov.shadow = &sh
+	}
+	r.routeMu.Lock()
+	r.overrides[endpoint] = ov
+	r.publishLocked(endpoint, ov)
+	r.routeMu.Unlock()
+	r.Trigger(endpoint)
+}
+
+// Release ends the engine's override: the endpoint goes back to its
+// desired state.
+func (r *Reconciler) Release(endpoint string) {
+	r.routeMu.Lock()
+	if ov := r.overrides[endpoint]; ov != nil {
+		r.released[endpoint] = ov.weights
+		delete(r.overrides, endpoint)
+	}
+	r.routeMu.Unlock()
+	r.Trigger(endpoint)
+}
+
+// Ready is the number of ready replicas of version.
+func (r *Reconciler) Ready(endpoint, version string) int {
+	return len(r.cfg.Supervisor.Ready(endpoint, version))
+}
+
+// StartFailures is how many starts in a row of version failed, and why
+// the last one did.
+func (r *Reconciler) StartFailures(endpoint, version string) (int, string) {
+	set, ok := r.cfg.Supervisor.Status(endpoint, version)
+	if !ok {
+		return 0, ""
+	}
+	return set.StartFailures, set.LastError
+}
+
+// MinReplicas is the endpoint's replicas.min (1 when it cannot be read).
+func (r *Reconciler) MinReplicas(endpoint string) int {
+	var e *apitypes.Endpoint
+	err := r.cfg.Store.View(context.Background(), func(tx store.Tx) (err error) {
+		e, err = tx.GetEndpoint(context.Background(), endpoint)
+		return err
+	})
+	if err != nil {
+		return 1
+	}
+	return max(e.Replicas.Min, 1)
 }
 
 // scale is the replica count for version v: enough that each replica sees
@@ -420,7 +693,12 @@ func (r *Reconciler) scale(st *endpointState, e *apitypes.Endpoint, v string) in
 }
 
 func (r *Reconciler) teardown(ctx context.Context, name string) {
+	r.routeMu.Lock()
+	delete(r.overrides, name)
+	delete(r.released, name)
+	delete(r.timeouts, name)
 	r.cfg.Router.DeleteRoute(name)
+	r.routeMu.Unlock()
 	for _, k := range r.cfg.Supervisor.Sets() {
 		if k[0] == name {
 			go r.cfg.Supervisor.Stop(context.WithoutCancel(ctx), name, k[1])

@@ -252,7 +252,11 @@ func TestUnservableVersionIsRevertedWithTheReason(t *testing.T) {
 	f.eventually("v1 ready", func() bool { return f.endpoint().Status.Phase == apitypes.PhaseReady })
 	f.sup.set("fraud/2", false, 3)
 	f.retarget("fraud/2")
-	f.eventually("desired state reverted to v1", func() bool { return f.endpoint().ModelVersion == "fraud/1" })
+	// The revert commits before the pass that made it writes the status.
+	f.eventually("desired state reverted to v1, with the reason", func() bool {
+		e := f.endpoint()
+		return e.ModelVersion == "fraud/1" && e.Status.Message != ""
+	})
 	e := f.endpoint()
 	if !strings.Contains(e.Status.Message, "fraud/2 could not be served") || !strings.Contains(e.Status.Message, "boom") || !strings.Contains(e.Status.Message, "traffic stays on fraud/1") {
 		t.Errorf("status message = %q; want the version, the replica's own words and what still serves", e.Status.Message)

@@ -13,6 +13,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 )
@@ -43,6 +44,14 @@ type AuditFilter struct {
 	ObjectID   string
 	AfterSeq   int64
 	Limit      int // 0 = all
+}
+
+// DeploymentFilter narrows ListDeployments. Deployments come newest first.
+type DeploymentFilter struct {
+	Endpoint string
+	Active   bool      // only deployments whose phase is not terminal
+	Since    time.Time // only deployments created at or after Since
+	Limit    int       // 0 = all
 }
 
 // Tx is one transaction. It is not safe for concurrent use.
@@ -82,6 +91,15 @@ type Tx interface {
 	// AppendAuditEvent stores e as given (Seq, PrevHash and Hash set by the caller).
 	AppendAuditEvent(ctx context.Context, e *apitypes.AuditEvent) error
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]apitypes.AuditEvent, error)
+
+	// Deployments are the record of each change of an endpoint's target.
+	// They outlive their endpoint: deleting it keeps its history.
+	GetDeployment(ctx context.Context, id string) (*apitypes.Deployment, error)
+	ListDeployments(ctx context.Context, f DeploymentFilter) ([]apitypes.Deployment, error)
+	// CreateDeployment stores d under d.ID, which the caller chooses.
+	CreateDeployment(ctx context.Context, d *apitypes.Deployment) error
+	// UpdateDeployment replaces the stored deployment d.ID with d.
+	UpdateDeployment(ctx context.Context, d *apitypes.Deployment) error
 
 	// Tokens are stored by the SHA-256 of their secret, never the secret.
 	CreateToken(ctx context.Context, t *apitypes.Token, secretHash string) error
