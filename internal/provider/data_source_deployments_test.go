@@ -57,6 +57,7 @@ func deploymentsAccHistory(t *testing.T, ts *testServer, waitServing bool) []api
 }
 
 func TestAccDataSourceDeployments(t *testing.T) {
+	testAccPreCheck(t)
 	ts := startTestServer(t)
 	deps := deploymentsAccHistory(t, ts, true)
 

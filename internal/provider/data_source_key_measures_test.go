@@ -11,6 +11,7 @@ import (
 )
 
 func TestAccDataSourceKeyMeasures(t *testing.T) {
+	testAccPreCheck(t)
 	ts := startTestServer(t)
 	deploymentsAccHistory(t, ts, false)
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
 )
@@ -185,4 +187,263 @@ func prefixed(prefix, s string) string {
 		return ""
 	}
 	return prefix + s
+}
+
+// Polling of a deployment: short first waits, because a small model is
+// served in well under a second, growing to deploymentMaxPoll for long
+// rollouts.
+const (
+	deploymentFirstPoll = 25 * time.Millisecond
+	deploymentMaxPoll   = 500 * time.Millisecond
+	// revertGrace bounds the wait, once a deployment ended without
+	// success, for the server to put the endpoint back and for its status
+	// to show what serves. The engine ends the record first.
+	revertGrace = 10 * time.Second
+)
+
+// findDeployment returns the deployment that the change which made e (its
+// create or update) started, or nil when it started none: a change that
+// keeps the target (replicas, labels, ...) is no deployment. The server
+// records the deployment in the same transaction as the change, with the
+// endpoint's new revision.
+func findDeployment(ctx context.Context, c *client.Client, e *apitypes.Endpoint) (*apitypes.Deployment, error) {
+	ds, err := c.ListDeployments(ctx, client.DeploymentListOptions{Endpoint: e.Name, Limit: 5})
+	if err != nil {
+		return nil, err
+	}
+	for i := range ds {
+		// Newest first. An endpoint deleted and created again under the
+		// same name counts its revisions from 1 again: a deployment older
+		// than the endpoint is not one of its own.
+		if d := &ds[i]; d.EndpointRevision == e.Revision && !d.CreatedAt.Before(e.CreatedAt) {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
+
+// waitDeployment follows deployment d, which the change to want started,
+// until it ends. Once it succeeded, it waits until the endpoint serves the
+// target with ready replicas (waitEndpointSettled). When it rolled back,
+// failed or was aborted, the error says why, with the deployment's reason,
+// its last gate numbers and what serves now. It returns the last endpoint
+// read, so that the caller records in state what the server has: after a
+// rollback, the version that still serves.
+func waitDeployment(ctx context.Context, c *client.Client, want *apitypes.Endpoint, d *apitypes.Deployment) (*apitypes.Endpoint, error) {
+	wait := deploymentFirstPoll
+	last := d
+	logDeploymentProgress(ctx, nil, last)
+	for !apitypes.DeploymentTerminal(last.Phase) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return deploymentTimedOut(ctx, c, want, last)
+		case <-t.C:
+		}
+		got, err := c.GetDeployment(ctx, d.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return deploymentTimedOut(ctx, c, want, last)
+			}
+			return nil, fmt.Errorf("reading deployment %s of model endpoint %q: %w", d.ID, want.Name, err)
+		}
+		logDeploymentProgress(ctx, last, got)
+		last = got
+		wait = min(wait*3/2, deploymentMaxPoll)
+	}
+	if last.Phase == apitypes.DeploySucceeded {
+		return waitEndpointSettled(ctx, c, want)
+	}
+	e := endpointAfterDeployment(ctx, c, want, last)
+	return e, deploymentNotServed(want, last, e)
+}
+
+// logDeploymentProgress logs each new phase or step of a deployment, and
+// once, louder, that it awaits approval.
+func logDeploymentProgress(ctx context.Context, prev, d *apitypes.Deployment) {
+	if prev != nil && prev.Phase == d.Phase && prev.Step == d.Step {
+		return
+	}
+	fields := map[string]any{
+		"deployment": d.ID, "endpoint": d.Endpoint, "phase": d.Phase, "step": d.Step,
+		"traffic": trafficString(weightsMap(d.Traffic)),
+	}
+	if n := len(d.Events); n > 0 {
+		fields["event"] = d.Events[n-1].Message
+	}
+	if d.Phase == apitypes.DeployAwaitingApproval {
+		tflog.Warn(ctx, fmt.Sprintf("deployment %s awaits approval; promote it with `slipway deployments promote %s` or roll it back with `slipway deployments abort %s`",
+			d.ID, d.ID, d.ID), fields)
+		return
+	}
+	tflog.Info(ctx, "deployment "+d.ID+": "+d.Phase, fields)
+}
+
+// endpointAfterDeployment reads the endpoint once deployment d ended
+// without success. The server puts the endpoint back to the version that
+// served (a new revision) just after it ends the record, and the status
+// follows; this waits for both, within revertGrace, and returns the last
+// read (nil when none succeeded). It does not depend on ctx's deadline,
+// which may have passed: state must record what the server has.
+func endpointAfterDeployment(ctx context.Context, c *client.Client, want *apitypes.Endpoint, d *apitypes.Deployment) *apitypes.Endpoint {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revertGrace)
+	defer cancel()
+	var last *apitypes.Endpoint
+	for wait := deploymentFirstPoll; ; wait = min(wait*3/2, deploymentMaxPoll) {
+		e, err := c.GetEndpoint(ctx, want.Name)
+		switch {
+		case err == nil:
+			last = e
+			switch {
+			case e.Revision != want.Revision && e.ModelVersion != d.FromVersion:
+				return e // changed by another client: nothing to wait for
+			case e.Revision == want.Revision && d.FromVersion != "":
+				// Not put back yet.
+			case sameTraffic(servingTraffic(e), desiredTraffic(e)) || e.Status.Phase == apitypes.PhaseFailed:
+				return e // put back (or, nothing having served, failed) and the status says so
+			}
+		case apitypes.IsNotFound(err):
+			return last
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return last
+		case <-t.C:
+		}
+	}
+}
+
+// deploymentNotServed explains a deployment that ended without success:
+// the deployment's own reason, its last gate numbers, and what serves now.
+func deploymentNotServed(want *apitypes.Endpoint, d *apitypes.Deployment, e *apitypes.Endpoint) error {
+	var b strings.Builder
+	ended := map[string]string{
+		apitypes.DeployRolledBack: "was rolled back",
+		apitypes.DeployFailed:     "failed",
+		apitypes.DeployAborted:    "was aborted",
+	}[d.Phase]
+	fmt.Fprintf(&b, "Model endpoint %q did not switch to %s: deployment %s %s: %s.",
+		want.Name, trafficString(desiredTraffic(want)), d.ID, orElse(ended, "ended "+d.Phase), strings.TrimSuffix(orElse(d.Reason, "no reason recorded"), "."))
+	if m := lastGate(d); m != nil {
+		b.WriteString("\n\nLast analysis: " + gateWords(m) + ".")
+	}
+	b.WriteString("\n\n")
+	switch {
+	case e == nil:
+		fmt.Fprintf(&b, "The endpoint could not be read since; the deployment left traffic on %s. The next refresh records what the server has.",
+			trafficString(weightsMap(d.Traffic)))
+	case e.Revision != want.Revision && e.ModelVersion == d.FromVersion:
+		fmt.Fprintf(&b, "Now serving: %s. The server put the endpoint back to it (revision %d) and state records that, so the next plan proposes the change again. "+
+			"Fix the model version, or revert the configuration to what serves.", trafficString(servingTraffic(e)), e.Revision)
+	case e.Revision != want.Revision:
+		fmt.Fprintf(&b, "Now serving: %s. The endpoint was changed since by another client and asks for %s (revision %d); state records that, "+
+			"so the next plan shows the difference from the configuration.", trafficString(servingTraffic(e)), trafficString(desiredTraffic(e)), e.Revision)
+	default:
+		fmt.Fprintf(&b, "Now serving: %s. The endpoint still asks for %s, and state records that. Fix the model version, or point the endpoint at one that serves, and apply again.",
+			trafficString(servingTraffic(e)), trafficString(desiredTraffic(e)))
+	}
+	fmt.Fprintf(&b, " The deployment's events: `slipway deployments get %s`.", d.ID)
+	return notServed("%s", b.String())
+}
+
+// deploymentTimedOut is the error when ctx ran out before deployment d
+// ended. The endpoint is read once more, without ctx's deadline, so that
+// state records what the server has.
+func deploymentTimedOut(ctx context.Context, c *client.Client, want *apitypes.Endpoint, d *apitypes.Deployment) (*apitypes.Endpoint, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revertGrace)
+	defer cancel()
+	e, err := c.GetEndpoint(rctx, want.Name)
+	if err != nil {
+		e = nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Timed out waiting for deployment %s of model endpoint %q to %s; it is %s", d.ID, want.Name, trafficString(desiredTraffic(want)), deploymentPhaseWords(d))
+	if len(d.Traffic) > 0 {
+		fmt.Fprintf(&b, ", routing %s", trafficString(weightsMap(d.Traffic)))
+	}
+	b.WriteString(".")
+	if d.Phase == apitypes.DeployAwaitingApproval {
+		fmt.Fprintf(&b, " Promote it with `slipway deployments promote %s` (or roll it back with `slipway deployments abort %s`), then run terraform apply again to record the result.",
+			d.ID, d.ID)
+	} else {
+		fmt.Fprintf(&b, " The server carries on with the deployment: follow it with `slipway deployments watch %s`; the next terraform apply records where it ended. "+
+			"Raise the timeouts block's value if the rollout needs longer, or set wait_for_rollout = false to return once it has started.", d.ID)
+	}
+	return e, notServed("%s", b.String())
+}
+
+// deploymentPhaseWords says where a deployment is: "progressing at step 2
+// (50% of traffic to fraud/2)".
+func deploymentPhaseWords(d *apitypes.Deployment) string {
+	switch d.Phase {
+	case apitypes.DeployPending:
+		return "pending: the rollout engine has not started it yet"
+	case apitypes.DeployProvisioning:
+		return fmt.Sprintf("provisioning: waiting for ready replicas of %s", d.ToVersion)
+	case apitypes.DeploySmokeTesting:
+		return fmt.Sprintf("smoke testing %s", d.ToVersion)
+	case apitypes.DeployShadowing:
+		return fmt.Sprintf("shadowing: live traffic is copied to %s", d.ToVersion)
+	case apitypes.DeployProgressing:
+		s := fmt.Sprintf("progressing at step %d", d.Step)
+		if n := len(rolloutStages(d.Policy, d.FromVersion == "" || d.FromVersion == d.ToVersion)); d.Policy != nil && n >= d.Step && d.Step > 0 {
+			s = fmt.Sprintf("progressing at step %d of %d", d.Step, n)
+		}
+		if p, ok := weightsMap(d.Traffic)[d.ToVersion]; ok {
+			s += fmt.Sprintf(" (%d%% of traffic to %s)", p, d.ToVersion)
+		}
+		return s
+	case apitypes.DeployAwaitingApproval:
+		if d.Reason != "" {
+			return "awaiting an operator: " + strings.TrimSuffix(d.Reason, ".")
+		}
+		return "awaiting approval before all traffic goes to " + d.ToVersion
+	}
+	return d.Phase
+}
+
+// lastGate is the numbers of the deployment's last analysis, nil when none
+// ran.
+func lastGate(d *apitypes.Deployment) *apitypes.GateMetrics {
+	for i := len(d.Events) - 1; i >= 0; i-- {
+		if m := d.Events[i].Metrics; m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// gateWords is one analysis in words: "fail: 57 requests, error rate
+// 3.5%, p99 412ms; baseline 510 requests, error rate 0.0%, p99 80ms".
+func gateWords(m *apitypes.GateMetrics) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d requests", orElse(m.Verdict, "no verdict"), m.Requests)
+	if m.Synthetic {
+		b.WriteString(" including synthetic ones")
+	}
+	fmt.Fprintf(&b, ", error rate %.1f%%", 100*m.ErrorRate)
+	if m.LatencyP99 != "" {
+		b.WriteString(", p99 " + m.LatencyP99)
+	}
+	if m.BaselineRequests > 0 {
+		fmt.Fprintf(&b, "; baseline %d requests, error rate %.1f%%", m.BaselineRequests, 100*m.BaselineErrorRate)
+		if m.BaselineP99 != "" {
+			b.WriteString(", p99 " + m.BaselineP99)
+		}
+	}
+	return b.String()
+}
+
+// weightsMap is a split by version.
+func weightsMap(ws []apitypes.TrafficWeight) map[string]int {
+	m := map[string]int{}
+	for _, w := range ws {
+		if w.Percent > 0 {
+			m[w.ModelVersion] += w.Percent
+		}
+	}
+	return m
 }

@@ -200,3 +200,266 @@ func TestUnitModelEndpointMentionsVersion(t *testing.T) {
 		}
 	}
 }
+
+// Unit tests of the deployment-aware wait against a fake API: the list of
+// deployments is fixed, and each GET of the deployment and of the endpoint
+// answers the next read of its script (repeating the last).
+
+type deployTestAPI struct {
+	list      []apitypes.Deployment
+	deploys   []apitypes.Deployment
+	endpoints []apitypes.Endpoint
+
+	mu         sync.Mutex
+	nd, ne     int
+	listCalled int
+}
+
+func (a *deployTestAPI) client(t *testing.T) *client.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		var body any
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/deployments":
+			if r.URL.Query().Get("endpoint") != "fraud" || r.URL.Query().Get("limit") != "5" {
+				http.Error(w, `{"code":"invalid","message":"unexpected query `+r.URL.RawQuery+`"}`, http.StatusBadRequest)
+				return
+			}
+			a.listCalled++
+			body = apitypes.DeploymentList{Items: a.list}
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/deployments/") && len(a.deploys) > 0:
+			body = a.deploys[min(a.nd, len(a.deploys)-1)]
+			a.nd++
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/endpoints/fraud" && len(a.endpoints) > 0:
+			body = a.endpoints[min(a.ne, len(a.endpoints)-1)]
+			a.ne++
+		default:
+			http.Error(w, `{"code":"invalid","message":"unexpected call"}`, http.StatusTeapot)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{Address: srv.URL, Token: "t", Source: "terraform", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var deployTestT0 = time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func deployTestDeployment(phase string, step int, reason string, traffic ...apitypes.TrafficWeight) apitypes.Deployment {
+	return apitypes.Deployment{
+		ID: "dep-0a1b2c3d4e5f", Endpoint: "fraud", FromVersion: "fraud/1", ToVersion: "fraud/2",
+		Policy: rolloutTestSafe, Strategy: "canary", EndpointRevision: 2, Phase: phase, Step: step, Reason: reason,
+		Traffic: traffic, CreatedAt: deployTestT0.Add(time.Minute),
+		Events: []apitypes.DeploymentEvent{{Phase: apitypes.DeployPending, Message: "deployment created"}},
+	}
+}
+
+func TestUnitModelEndpointWaitDeployment(t *testing.T) {
+	t.Parallel()
+	v1 := apitypes.TrafficStatus{ModelVersion: "fraud/1", Percent: 100, ReadyReplicas: 1}
+	v2 := apitypes.TrafficStatus{ModelVersion: "fraud/2", Percent: 100, ReadyReplicas: 1}
+	half := []apitypes.TrafficWeight{{ModelVersion: "fraud/1", Percent: 50}, {ModelVersion: "fraud/2", Percent: 50}}
+	const reason = "p99 412ms > 250ms at step 2 (50% traffic); traffic restored to fraud/1"
+	rolledBack := deployTestDeployment(apitypes.DeployRolledBack, 2, reason, apitypes.TrafficWeight{ModelVersion: "fraud/1", Percent: 100})
+	rolledBack.Events = append(rolledBack.Events,
+		apitypes.DeploymentEvent{Phase: apitypes.DeployProgressing, Step: 2, Message: "analysis at step 2 (50% traffic): fail",
+			Metrics: &apitypes.GateMetrics{Requests: 57, Errors: 2, ErrorRate: 2.0 / 57, LatencyP99: "412ms",
+				BaselineRequests: 60, BaselineErrorRate: 0, BaselineP99: "80ms", Verdict: "fail"}},
+		apitypes.DeploymentEvent{Phase: apitypes.DeployRolledBack, Step: 2, Message: reason},
+	)
+	firstFailed := deployTestDeployment(apitypes.DeployFailed, 0, "model version fraud/2 could not be served: exit status 3; nothing else serves endpoint \"fraud\"")
+	firstFailed.FromVersion = ""
+	superseded := deployTestDeployment(apitypes.DeployAborted, 1, "superseded by dep-ffffffffffff")
+
+	for name, tc := range map[string]struct {
+		deploys   []apitypes.Deployment
+		endpoints []apitypes.Endpoint
+		wantRev   int64
+		wantErr   []string // words the error holds, in order; none for success
+		notInErr  string
+	}{
+		"succeeds, then waits for the endpoint to serve": {
+			deploys: []apitypes.Deployment{
+				deployTestDeployment(apitypes.DeployProvisioning, 0, ""),
+				deployTestDeployment(apitypes.DeployProgressing, 1, "", apitypes.TrafficWeight{ModelVersion: "fraud/1", Percent: 90}, apitypes.TrafficWeight{ModelVersion: "fraud/2", Percent: 10}),
+				deployTestDeployment(apitypes.DeploySucceeded, 3, "", apitypes.TrafficWeight{ModelVersion: "fraud/2", Percent: 100}),
+			},
+			endpoints: []apitypes.Endpoint{
+				waitTestEndpoint("fraud/2", 2, apitypes.PhaseDeploying, "", v1), // status not yet rewritten
+				waitTestEndpoint("fraud/2", 2, apitypes.PhaseReady, "", v2),
+			},
+			wantRev: 2,
+		},
+		"rolled back: the reason, the gate's numbers and what serves": {
+			deploys: []apitypes.Deployment{
+				deployTestDeployment(apitypes.DeployProgressing, 2, "", half...),
+				rolledBack,
+			},
+			endpoints: []apitypes.Endpoint{
+				// The engine ends the record before it puts the endpoint back.
+				waitTestEndpoint("fraud/2", 2, apitypes.PhaseDeploying, "", apitypes.TrafficStatus{ModelVersion: "fraud/1", Percent: 100, ReadyReplicas: 1}),
+				waitTestEndpoint("fraud/1", 3, apitypes.PhaseReady, reason, v1),
+			},
+			wantRev: 3,
+			wantErr: []string{
+				`Model endpoint "fraud" did not switch to fraud/2: deployment dep-0a1b2c3d4e5f was rolled back: ` + reason + ".\n\n" +
+					"Last analysis: fail: 57 requests, error rate 3.5%, p99 412ms; baseline 60 requests, error rate 0.0%, p99 80ms.\n\n" +
+					"Now serving: fraud/1. The server put the endpoint back to it (revision 3) and state records that, so the next plan proposes the change again. " +
+					"Fix the model version, or revert the configuration to what serves. The deployment's events: `slipway deployments get dep-0a1b2c3d4e5f`.",
+			},
+		},
+		"the first deployment failed": {
+			deploys: []apitypes.Deployment{firstFailed},
+			endpoints: []apitypes.Endpoint{
+				waitTestEndpoint("fraud/2", 2, apitypes.PhaseFailed, firstFailed.Reason),
+			},
+			wantRev: 2,
+			wantErr: []string{
+				"deployment dep-0a1b2c3d4e5f failed: model version fraud/2 could not be served: exit status 3",
+				"Now serving: nothing. The endpoint still asks for fraud/2, and state records that.",
+			},
+			notInErr: "Last analysis",
+		},
+		"superseded by another client's change": {
+			deploys:   []apitypes.Deployment{superseded},
+			endpoints: []apitypes.Endpoint{waitTestEndpoint("fraud/3", 3, apitypes.PhaseDeploying, "", v1)},
+			wantRev:   3,
+			wantErr: []string{
+				"deployment dep-0a1b2c3d4e5f was aborted: superseded by dep-ffffffffffff.",
+				"Now serving: fraud/1. The endpoint was changed since by another client and asks for fraud/3 (revision 3)",
+			},
+			notInErr: "put the endpoint back",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			api := &deployTestAPI{deploys: tc.deploys, endpoints: tc.endpoints}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			want := waitTestEndpoint("fraud/2", 2, apitypes.PhasePending, "")
+			d := deployTestDeployment(apitypes.DeployPending, 0, "")
+			got, err := waitDeployment(ctx, api.client(t), &want, &d)
+			if got == nil || got.Revision != tc.wantRev {
+				t.Fatalf("returned endpoint %+v, want revision %d", got, tc.wantRev)
+			}
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want an error saying %q", tc.wantErr)
+			}
+			if !endpointAccWords(tc.wantErr...).MatchString(err.Error()) {
+				t.Errorf("error:\n%s\n\nwant it to say, in order:\n%s", err, strings.Join(tc.wantErr, "\n...\n"))
+			}
+			if tc.notInErr != "" && strings.Contains(err.Error(), tc.notInErr) {
+				t.Errorf("error %q says %q", err, tc.notInErr)
+			}
+			if !errors.Is(err, errNotServed) {
+				t.Errorf("error %v does not wrap errNotServed", err)
+			}
+		})
+	}
+}
+
+func TestUnitModelEndpointWaitDeploymentTimeout(t *testing.T) {
+	t.Parallel()
+	approval := deployTestDeployment(apitypes.DeployAwaitingApproval, 2, "",
+		apitypes.TrafficWeight{ModelVersion: "fraud/1", Percent: 50}, apitypes.TrafficWeight{ModelVersion: "fraud/2", Percent: 50})
+	parked := approval
+	parked.Reason = "error rate 5.0% > 1.0% at step 2 (50% traffic); rollback.automatic is false, so traffic stays as it is until an operator promotes or aborts"
+	for name, tc := range map[string]struct {
+		d    apitypes.Deployment
+		want []string
+	}{
+		"progressing": {
+			d: deployTestDeployment(apitypes.DeployProgressing, 2, "",
+				apitypes.TrafficWeight{ModelVersion: "fraud/1", Percent: 50}, apitypes.TrafficWeight{ModelVersion: "fraud/2", Percent: 50}),
+			want: []string{
+				`Timed out waiting for deployment dep-0a1b2c3d4e5f of model endpoint "fraud" to fraud/2; ` +
+					"it is progressing at step 2 of 3 (50% of traffic to fraud/2), routing fraud/1 at 50%, fraud/2 at 50%. " +
+					"The server carries on with the deployment: follow it with `slipway deployments watch dep-0a1b2c3d4e5f`",
+				"Raise the timeouts block's value", "or set wait_for_rollout = false",
+			},
+		},
+		"awaiting approval": {
+			d: approval,
+			want: []string{
+				"it is awaiting approval before all traffic goes to fraud/2, routing fraud/1 at 50%, fraud/2 at 50%. " +
+					"Promote it with `slipway deployments promote dep-0a1b2c3d4e5f` (or roll it back with `slipway deployments abort dep-0a1b2c3d4e5f`)",
+			},
+		},
+		"parked after a failed gate": {
+			d:    parked,
+			want: []string{"it is awaiting an operator: error rate 5.0% > 1.0% at step 2 (50% traffic); rollback.automatic is false", "slipway deployments promote dep-0a1b2c3d4e5f"},
+		},
+		"provisioning": {
+			d:    deployTestDeployment(apitypes.DeployProvisioning, 0, "", apitypes.TrafficWeight{ModelVersion: "fraud/1", Percent: 100}),
+			want: []string{"it is provisioning: waiting for ready replicas of fraud/2, routing fraud/1."},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			api := &deployTestAPI{
+				deploys:   []apitypes.Deployment{tc.d},
+				endpoints: []apitypes.Endpoint{waitTestEndpoint("fraud/2", 2, apitypes.PhaseDeploying, "", apitypes.TrafficStatus{ModelVersion: "fraud/1", Percent: 100, ReadyReplicas: 1})},
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			want := waitTestEndpoint("fraud/2", 2, apitypes.PhasePending, "")
+			d := deployTestDeployment(apitypes.DeployPending, 0, "")
+			got, err := waitDeployment(ctx, api.client(t), &want, &d)
+			if err == nil || !endpointAccWords(tc.want...).MatchString(err.Error()) {
+				t.Fatalf("error:\n%v\n\nwant it to say, in order:\n%s", err, strings.Join(tc.want, "\n...\n"))
+			}
+			// Read again after the deadline, for state.
+			if got == nil || got.Revision != 2 {
+				t.Errorf("returned endpoint %+v, want the endpoint read after the timeout", got)
+			}
+		})
+	}
+}
+
+func TestUnitModelEndpointFindDeployment(t *testing.T) {
+	t.Parallel()
+	e := waitTestEndpoint("fraud/2", 2, apitypes.PhasePending, "")
+	e.CreatedAt = deployTestT0
+	mine := deployTestDeployment(apitypes.DeployPending, 0, "")
+	older := mine
+	older.ID, older.EndpointRevision = "dep-older", 1
+	// Of an endpoint "fraud" deleted before this one was created.
+	gone := mine
+	gone.ID, gone.CreatedAt = "dep-gone", deployTestT0.Add(-time.Hour)
+	for name, tc := range map[string]struct {
+		list []apitypes.Deployment
+		want string
+	}{
+		"the change's own":          {[]apitypes.Deployment{mine, older}, mine.ID},
+		"none: the target was kept": {[]apitypes.Deployment{older}, ""},
+		"not a former namesake's":   {[]apitypes.Deployment{gone, older}, ""},
+		"none at all":               {nil, ""},
+	} {
+		api := &deployTestAPI{list: tc.list}
+		d, err := findDeployment(context.Background(), api.client(t), &e)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := ""; d != nil {
+			got = d.ID
+			if got != tc.want {
+				t.Errorf("%s: found %q, want %q", name, got, tc.want)
+			}
+		} else if tc.want != "" {
+			t.Errorf("%s: found none, want %q", name, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
@@ -32,6 +34,7 @@ var (
 	_ resource.ResourceWithConfigure      = &modelEndpointResource{}
 	_ resource.ResourceWithImportState    = &modelEndpointResource{}
 	_ resource.ResourceWithValidateConfig = &modelEndpointResource{}
+	_ resource.ResourceWithModifyPlan     = &modelEndpointResource{}
 )
 
 // Default operation timeouts. Creating or updating an endpoint will wait for
@@ -51,7 +54,9 @@ type modelEndpointResource struct {
 
 type modelEndpointResourceModel struct {
 	modelEndpointValues
-	Timeouts timeouts.Value `tfsdk:"timeouts"`
+	WaitForRollout types.Bool     `tfsdk:"wait_for_rollout"`
+	DeploymentID   types.String   `tfsdk:"deployment_id"`
+	Timeouts       timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (r *modelEndpointResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -61,8 +66,9 @@ func (r *modelEndpointResource) Metadata(_ context.Context, req resource.Metadat
 func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A named, stable inference URL and the model version it serves. Changing `model_version` (or the " +
-			"traffic split) starts a deployment governed by `deployment_policy`; `status` reports what really serves. " +
-			"Create and update wait until the endpoint serves the new target with ready replicas. When the server cannot serve it, " +
+			"traffic split) starts a deployment governed by `deployment_policy`; the plan warns what rollout it will be, and " +
+			"`status` reports what really serves. Create and update wait until the deployment ends and the endpoint serves the new " +
+			"target with ready replicas (unless `wait_for_rollout` is false). When the deployment is rolled back, fails or is aborted, " +
 			"traffic stays on the version that served, apply fails with the reason, and state records what really serves, so the next " +
 			"plan proposes the change again. " +
 			"The endpoint's revision guards against lost updates: a change made elsewhere between refresh and apply is refused, not overwritten.",
@@ -159,6 +165,16 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 					mapvalidator.ValueStringsAre(stringvalidator.LengthAtMost(endpointMaxLabelValue)),
 				},
 			},
+			"wait_for_rollout": schema.BoolAttribute{
+				Description: "Whether create and update wait for the deployment their change starts to end (default: `true`). " +
+					"With `false` they return as soon as the server has recorded the deployment, its ID in `deployment_id`, and the rollout " +
+					"goes on on the server: later refreshes show its progress in `status`, and a rollback shows as the change proposed " +
+					"again. For canaries that bake longer than an apply should wait. With `false`, changes that start no deployment (replicas, labels, ...) " +
+					"are not waited for either. Changing only this attribute changes nothing on the server.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+			},
 			"timeouts": endpointTimeoutsAttribute(ctx),
 
 			// Computed
@@ -182,6 +198,15 @@ func (r *modelEndpointResource) Schema(ctx context.Context, _ resource.SchemaReq
 				Description: "Revision of the endpoint's desired state, raised by every change. Updates send it back; a mismatch means someone else changed the endpoint.",
 				Computed:    true,
 			},
+			"deployment_id": schema.StringAttribute{
+				Description: "ID of the deployment (`dep-...`) that the last change of `model_version` or `traffic_split` applied through " +
+					"this resource started; follow or inspect it with `slipway deployments watch|get <id>`. Unknown in a plan that changes " +
+					"the target, and otherwise unchanged; after an import, the endpoint's current deployment.",
+				Computed: true,
+				PlanModifiers: []planmodifier.String{
+					deploymentIDPlan{},
+				},
+			},
 			"status": endpointStatusResourceAttribute(),
 		},
 	}
@@ -194,26 +219,28 @@ func endpointTimeoutsAttribute(ctx context.Context) schema.Attribute {
 		Create: true,
 		Update: true,
 		Delete: true,
-		CreateDescription: fmt.Sprintf("How long create waits until the endpoint serves `model_version` (or `traffic_split`) "+
-			"with ready replicas (default: `%q`).", modelEndpointCreateTimeout.String()),
-		UpdateDescription: fmt.Sprintf("How long update waits for the deployment it starts, until the endpoint serves the new target "+
-			"with ready replicas (default: `%q`).", modelEndpointUpdateTimeout.String()),
+		CreateDescription: fmt.Sprintf("How long create waits for the endpoint's first deployment to end and the endpoint to serve "+
+			"`model_version` (or `traffic_split`) with ready replicas (default: `%q`).", modelEndpointCreateTimeout.String()),
+		UpdateDescription: fmt.Sprintf("How long update waits for the deployment it starts to end (every bake, shadow phase and approval "+
+			"of the policy's rollout) and the endpoint to serve the new target with ready replicas (default: `%q`).", modelEndpointUpdateTimeout.String()),
 		DeleteDescription: fmt.Sprintf("How long to wait for the endpoint to be deleted (default: `%q`).", modelEndpointDeleteTimeout.String()),
 	}).(schema.SingleNestedAttribute)
 	if !ok {
 		panic("timeouts.Attributes no longer returns a schema.SingleNestedAttribute")
 	}
-	a.Description = "How long apply waits. Create and update return once the endpoint serves its target: every version the " +
-		"configuration asks for has ready replicas and takes its share of traffic. When the server cannot serve a new version, " +
-		"apply fails as soon as the server says so, with the reason, not at the timeout; state then records what really serves. " +
-		"When the timeout runs out first, apply fails saying what serves so far, and the server carries on with the deployment."
+	a.Description = "How long apply waits. Create and update return once the deployment their change starts has ended and the " +
+		"endpoint serves its target: every version the configuration asks for has ready replicas and takes its share of traffic. " +
+		"When the deployment is rolled back, fails or is aborted, apply fails as soon as the server says so, with the reason, not at " +
+		"the timeout; state then records what really serves. When the timeout runs out first, apply fails saying the deployment's " +
+		"phase and step (and, when it awaits approval, how to promote it), and the server carries on with the deployment. " +
+		"With `wait_for_rollout = false` create and update do not wait for the deployment."
 	return a
 }
 
 func endpointStatusResourceAttribute() schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
-		Description: "What the serving plane reports: read-only, refreshed on every read. After a successful create or update it " +
-			"shows every configured version taking its share of traffic with ready replicas. When the server could not serve a new " +
+		Description: "What the serving plane reports: read-only, refreshed on every read. After a successful create or update that " +
+			"waited (`wait_for_rollout`, the default) it shows every configured version taking its share of traffic with ready replicas. When the server could not serve a new " +
 			"version, apply fails with the reason and state records what really serves: the endpoint's `model_version` and " +
 			"`status.traffic` name the version that still serves, and `status.message` says why the change did not take.",
 		Computed: true,
@@ -298,15 +325,13 @@ func (r *modelEndpointResource) Create(ctx context.Context, req resource.CreateR
 		addAPIError(&resp.Diagnostics, "Error Creating Model Endpoint", endpointCallError(r.client, fmt.Sprintf("creating model endpoint %q", e.Name), err))
 		return
 	}
-	tflog.Info(ctx, "created model endpoint; waiting until it serves", map[string]any{"name": out.Name, "revision": out.Revision})
+	tflog.Info(ctx, "created model endpoint", map[string]any{"name": out.Name, "revision": out.Revision})
 
-	settled, waitErr := waitEndpointSettled(ctx, r.client, out)
-	if settled == nil {
-		settled = out
-	}
+	settled, deploymentID, waitErr := r.awaitChange(ctx, out, plan.WaitForRollout)
 	// The endpoint exists either way: record it as the server has it.
 	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, settled, &plan.modelEndpointValues)
 	resp.Diagnostics.Append(diags...)
+	plan.DeploymentID = deploymentIDValue(deploymentID, plan.DeploymentID, types.StringNull())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if waitErr != nil {
 		resp.Diagnostics.AddError("Error Deploying Model Endpoint", waitErr.Error())
@@ -333,6 +358,14 @@ func (r *modelEndpointResource) Read(ctx context.Context, req resource.ReadReque
 	var diags diag.Diagnostics
 	state.modelEndpointValues, diags = flattenModelEndpoint(ctx, out, &state.modelEndpointValues)
 	resp.Diagnostics.Append(diags...)
+	// After an import (or a state written by an older provider) the
+	// provider-only attributes take their defaults, so the next plan is empty.
+	if state.WaitForRollout.IsNull() {
+		state.WaitForRollout = types.BoolValue(true)
+	}
+	if state.DeploymentID.IsNull() {
+		state.DeploymentID = endpointStringOrNull(out.Status.CurrentDeployment)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -356,6 +389,15 @@ func (r *modelEndpointResource) Update(ctx context.Context, req resource.UpdateR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	// A change of wait_for_rollout or timeouts alone is the provider's
+	// business: the server is not asked to store the same endpoint again.
+	if same, diags := sameEndpointConfig(ctx, e, &state.modelEndpointValues); diags.HasError() {
+		resp.Diagnostics.Append(diags...)
+		return
+	} else if same {
+		r.refreshUnchanged(ctx, &plan, &state, resp)
+		return
+	}
 	// The revision last read: the server refuses the update if the
 	// endpoint changed since, so a concurrent change is never overwritten.
 	e.Revision = state.Revision.ValueInt64()
@@ -364,17 +406,15 @@ func (r *modelEndpointResource) Update(ctx context.Context, req resource.UpdateR
 		r.addUpdateError(ctx, &resp.Diagnostics, e, err)
 		return
 	}
-	tflog.Info(ctx, "updated model endpoint; waiting until it serves the change", map[string]any{"name": out.Name, "revision": out.Revision})
+	tflog.Info(ctx, "updated model endpoint", map[string]any{"name": out.Name, "revision": out.Revision})
 
-	settled, waitErr := waitEndpointSettled(ctx, r.client, out)
-	if settled == nil {
-		settled = out
-	}
+	settled, deploymentID, waitErr := r.awaitChange(ctx, out, plan.WaitForRollout)
 	// State records what the server now holds: after a failed deployment
 	// that is the version that still serves, so the next plan proposes the
 	// change again instead of pretending it happened.
 	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, settled, &plan.modelEndpointValues)
 	resp.Diagnostics.Append(diags...)
+	plan.DeploymentID = deploymentIDValue(deploymentID, plan.DeploymentID, state.DeploymentID)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if waitErr != nil {
 		resp.Diagnostics.AddError("Error Deploying Model Endpoint", waitErr.Error())
@@ -434,4 +474,96 @@ func (r *modelEndpointResource) ImportState(ctx context.Context, req resource.Im
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+}
+
+// awaitChange waits, as wait_for_rollout says, for what the change that
+// made out (a create or an update) started. A change of the target starts
+// a deployment: with wait true, it follows the deployment until it ends and
+// the endpoint serves the target; with false, it returns at once. A change
+// that starts none (replicas, labels, ...) is waited for until the endpoint
+// serves as configured, unless wait is false. It returns the endpoint to
+// record in state (never nil), the deployment's ID ("" when the change
+// started none) and why the change did not take.
+func (r *modelEndpointResource) awaitChange(ctx context.Context, out *apitypes.Endpoint, waitForRollout types.Bool) (*apitypes.Endpoint, string, error) {
+	wait := waitForRollout.IsNull() || waitForRollout.IsUnknown() || waitForRollout.ValueBool()
+	d, err := findDeployment(ctx, r.client, out)
+	switch {
+	case apitypes.IsNotFound(err):
+		// A server without deployment records: wait until it serves.
+		tflog.Debug(ctx, "the server lists no deployments; waiting for the endpoint to serve", map[string]any{"error": err.Error()})
+		d = nil
+	case err != nil:
+		return out, "", endpointCallError(r.client, fmt.Sprintf("finding the deployment of model endpoint %q", out.Name), err)
+	}
+	var settled *apitypes.Endpoint
+	switch {
+	case !wait:
+		if d != nil {
+			tflog.Info(ctx, "deployment started; not waiting for it (wait_for_rollout = false)", map[string]any{"deployment": d.ID, "endpoint": out.Name})
+			return out, d.ID, nil
+		}
+		return out, "", nil
+	case d == nil:
+		tflog.Info(ctx, "the change started no deployment; waiting until the endpoint serves", map[string]any{"endpoint": out.Name})
+		settled, err = waitEndpointSettled(ctx, r.client, out)
+	default:
+		tflog.Info(ctx, "waiting for deployment "+d.ID, map[string]any{"deployment": d.ID, "endpoint": out.Name, "to": d.ToVersion, "strategy": d.Strategy})
+		settled, err = waitDeployment(ctx, r.client, out, d)
+	}
+	if settled == nil {
+		settled = out
+	}
+	id := ""
+	if d != nil {
+		id = d.ID
+	}
+	return settled, id, err
+}
+
+// deploymentIDValue is deployment_id after an apply: the deployment the
+// change started, else the planned value when known, else the prior one.
+func deploymentIDValue(id string, planned, prior types.String) types.String {
+	switch {
+	case id != "":
+		return types.StringValue(id)
+	case !planned.IsUnknown():
+		return planned
+	case prior.IsUnknown():
+		return types.StringNull()
+	}
+	return prior
+}
+
+// sameEndpointConfig tells whether e, the endpoint a plan asks for, is what
+// state already holds (a plan that changes only provider-side attributes).
+func sameEndpointConfig(ctx context.Context, e *apitypes.Endpoint, state *modelEndpointValues) (bool, diag.Diagnostics) {
+	old, diags := expandModelEndpoint(ctx, state)
+	if diags.HasError() {
+		return false, diags
+	}
+	return reflect.DeepEqual(e, old), nil
+}
+
+// refreshUnchanged completes an update that changed nothing on the server:
+// state takes the plan's provider-side attributes and the endpoint as the
+// server has it now.
+func (r *modelEndpointResource) refreshUnchanged(ctx context.Context, plan, state *modelEndpointResourceModel, resp *resource.UpdateResponse) {
+	name := state.Name.ValueString()
+	out, err := r.client.GetEndpoint(ctx, name)
+	if err != nil {
+		addAPIError(&resp.Diagnostics, "Error Reading Model Endpoint", endpointCallError(r.client, fmt.Sprintf("reading model endpoint %q", name), err))
+		return
+	}
+	if out.Revision != state.Revision.ValueInt64() {
+		resp.Diagnostics.AddError("Error Updating Model Endpoint", fmt.Sprintf(
+			"Model endpoint %q changed since it was read (revision %d, now revision %d); run terraform apply again to see the change "+
+				"in the plan and apply it on top of it. Nothing was changed by this apply.",
+			name, state.Revision.ValueInt64(), out.Revision))
+		return
+	}
+	var diags diag.Diagnostics
+	plan.modelEndpointValues, diags = flattenModelEndpoint(ctx, out, &plan.modelEndpointValues)
+	resp.Diagnostics.Append(diags...)
+	plan.DeploymentID = deploymentIDValue("", plan.DeploymentID, state.DeploymentID)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }

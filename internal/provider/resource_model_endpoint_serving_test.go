@@ -395,10 +395,14 @@ resource "slipway_model_version" "v2" {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(endpointAccResource, plancheck.ResourceActionUpdate),
 				}},
+				// The deployment the change started failed: its ID and reason,
+				// in the replica's own words, and what serves now.
 				ExpectError: endpointAccWords("Error Deploying Model Endpoint",
-					`Model endpoint "fraud" did not switch to fraud/2: model version fraud/2 could not be served:`,
+					`Model endpoint "fraud" did not switch to fraud/2: deployment dep-`,
+					"failed: model version fraud/2 could not be served:",
 					"its last words: weights corrupt; traffic stays on fraud/1.",
-					"The server put the endpoint back to what still serves, fraud/1 (revision 3), and state records that"),
+					"Now serving: fraud/1. The server put the endpoint back to it (revision 3) and state records that",
+					"slipway deployments get dep-"),
 			},
 			{
 				// The failed apply recorded what really serves: without a
