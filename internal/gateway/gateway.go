@@ -7,8 +7,10 @@
 // drops a request. The proxy is hand-written rather than
 // httputil.ReverseProxy: the body is read once into a pooled buffer (which
 // makes retries and shadow copies free), only the headers a model server
-// needs are forwarded, and the per-request bookkeeping is a handful of
-// atomic adds on counters resolved when the route was set.
+// needs are forwarded, the per-request bookkeeping is a handful of atomic
+// adds on counters resolved when the route was set, and http:// replicas
+// are spoken to by a synchronous HTTP/1.1 client over per-replica
+// connection pools (client.go) rather than through net/http's Transport.
 package gateway
 
 import (
@@ -150,6 +152,8 @@ func New(cfg Config) *Gateway {
 		g.shadowWG.Add(1)
 		go g.shadowWorker()
 	}
+	g.shadowWG.Add(1)
+	go g.janitor()
 	reg := cfg.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -160,7 +164,8 @@ func New(cfg Config) *Gateway {
 	return g
 }
 
-// newTransport is the one connection pool to replicas. Replicas are plain
+// newTransport is the connection pool to https:// replicas (http:// ones
+// have their own, see client.go). Replicas are plain
 // HTTP/1.1 servers, mostly on loopback: keep many idle connections per
 // replica (one per concurrent request at saturation), fail dials fast so a
 // retry can go elsewhere, and never touch the payload (no compression, no
@@ -279,6 +284,7 @@ func (g *Gateway) Close() {
 				j.buf.release()
 			default:
 				g.transport.CloseIdleConnections()
+				g.closeIdle(time.Time{})
 				return
 			}
 		}
@@ -326,6 +332,13 @@ func (g *Gateway) backendFor(raw string) *backend {
 		return nil
 	}
 	b := &backend{url: key, scheme: u.Scheme, host: u.Host, prefix: u.EscapedPath()}
+	if u.Scheme == "http" {
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+		b.pool = newPool(addr, u.Host)
+	}
 	g.backends[key] = b
 	return b
 }
@@ -352,11 +365,50 @@ func (g *Gateway) sweepBackends(t *table) {
 		switch {
 		case used[b]:
 			b.unusedSince = time.Time{}
+			continue
 		case b.unusedSince.IsZero():
 			b.unusedSince = now
 		case now.Sub(b.unusedSince) > backendIdleGrace && b.inflight.Load() == 0:
 			delete(g.backends, k)
 		}
+		// A replica out of every route is about to stop: its idle
+		// connections are of no more use. (Requests still draining on
+		// it return theirs; the janitor closes those.)
+		if b.pool != nil {
+			b.pool.closeIdle(time.Time{})
+		}
+	}
+}
+
+// janitor closes connections to replicas that have been idle for
+// idleTimeout, until Close.
+func (g *Gateway) janitor() {
+	defer g.shadowWG.Done()
+	t := time.NewTicker(idleTimeout / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.shadowCtx.Done():
+			return
+		case now := <-t.C:
+			g.closeIdle(now.Add(-idleTimeout))
+		}
+	}
+}
+
+// closeIdle closes the connections to http:// replicas idle since before
+// cutoff (all of them for a zero cutoff).
+func (g *Gateway) closeIdle(cutoff time.Time) {
+	g.mu.Lock()
+	pools := make([]*connPool, 0, len(g.backends))
+	for _, b := range g.backends {
+		if b.pool != nil {
+			pools = append(pools, b.pool)
+		}
+	}
+	g.mu.Unlock()
+	for _, p := range pools {
+		p.closeIdle(cutoff)
 	}
 }
 

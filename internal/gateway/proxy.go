@@ -95,7 +95,9 @@ func (c *call) try(ctx context.Context, v *version, be *backend, path string, bo
 		return false, err
 	}
 	status, cerr := c.writeResponse(ctx, resp, v)
-	body.settle(cerr == nil)
+	if be.pool == nil {
+		body.settle(cerr == nil)
+	}
 	if record {
 		v.stats.record(status, time.Since(start))
 	}
@@ -191,9 +193,15 @@ func (c *call) fail(v *version, status int, msg string, start time.Time, record 
 	}
 }
 
-// roundTrip sends one attempt to be. It uses the Transport directly: an
-// http.Client would add redirect and cookie handling a proxy must not do.
+// roundTrip sends one attempt to be: over the replica's own connection
+// pool for http:// (client.go), else through the Transport, used directly
+// because an http.Client would add redirect and cookie handling a proxy
+// must not do.
 func (g *Gateway) roundTrip(ctx context.Context, be *backend, path string, src *http.Request, body *reqBuf) (*http.Response, error) {
+	if be.pool != nil {
+		rq := syncRequest{path: be.prefix + path, query: src.URL.RawQuery, hdr: src.Header, body: body}
+		return roundTripSync(ctx, be.pool, &rq)
+	}
 	method := http.MethodGet
 	if body != nil {
 		method = http.MethodPost
@@ -292,15 +300,19 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // reqBuf holds a request body, read once and shared read-only by every
 // attempt, the Transport's own replays and the shadow copy.
 //
-// The body goes to the Transport as a plain bytes.Reader: net/http then
-// writes the request line, headers and a small body with one write(2)
-// (any other reader type costs a second write and a second wake-up of the
-// replica). The price is that the Transport gives no signal when it has
-// stopped reading the buffer, so it is reused only when that is certain:
-// the attempt failed (net/http waits for its writer then), or the answer
-// was read to the end and the body was small enough to be copied into the
-// connection's write buffer before the request was sent (inlineBody).
-// Otherwise the buffer is left to the garbage collector.
+// The client of http:// replicas (client.go) is done with the buffer when
+// it returns, so after its attempts the buffer is always free again.
+//
+// For https:// replicas the body goes to the Transport as a plain
+// bytes.Reader: net/http then writes the request line, headers and a
+// small body with one write(2) (any other reader type costs a second write
+// and a second wake-up of the replica). The price is that the Transport
+// gives no signal when it has stopped reading the buffer, so it is reused
+// only when that is certain: the attempt failed (net/http waits for its
+// writer then), or the answer was read to the end and the body was small
+// enough to be copied into the connection's write buffer before the
+// request was sent (inlineBody). Otherwise the buffer is left to the
+// garbage collector.
 type reqBuf struct {
 	b       []byte
 	refs    atomic.Int32 // holders: the handler and a queued shadow copy

@@ -58,6 +58,9 @@ type backend struct {
 	host     string
 	prefix   string // escaped path of the base URL, usually ""
 	inflight atomic.Int64
+	// pool is the replica's connection pool when it is an http:// one;
+	// nil means https://, served by Gateway.transport.
+	pool *connPool
 
 	unusedSince time.Time // guarded by Gateway.mu
 }

@@ -69,21 +69,34 @@ func (g *Gateway) sendShadow(j shadowJob) {
 	defer v.stats.inflight.Add(-1)
 	defer be.inflight.Add(-1)
 
-	req := g.newRequest(ctx, be, http.MethodPost, j.rt.inferPath, j.query)
-	if j.ctype != nil {
-		req.Header["Content-Type"] = j.ctype
+	var resp *http.Response
+	var err error
+	if be.pool != nil {
+		var hdr http.Header
+		if j.ctype != nil {
+			hdr = http.Header{"Content-Type": j.ctype}
+		}
+		rq := syncRequest{path: be.prefix + j.rt.inferPath, query: j.query, hdr: hdr, shadow: true, body: j.buf}
+		resp, err = roundTripSync(ctx, be.pool, &rq)
+	} else {
+		req := g.newRequest(ctx, be, http.MethodPost, j.rt.inferPath, j.query)
+		if j.ctype != nil {
+			req.Header["Content-Type"] = j.ctype
+		}
+		req.Header[HeaderShadow] = shadowFlag
+		j.buf.attach(req)
+		resp, err = g.transport.RoundTrip(req)
 	}
-	req.Header[HeaderShadow] = shadowFlag
-	j.buf.attach(req)
 	status := http.StatusBadGateway
-	resp, err := g.transport.RoundTrip(req)
 	if err == nil {
 		status = resp.StatusCode
 		if _, err = io.Copy(io.Discard, resp.Body); err != nil {
 			status = http.StatusBadGateway
 		}
 		resp.Body.Close()
-		j.buf.settle(err == nil)
+		if be.pool == nil {
+			j.buf.settle(err == nil)
+		}
 	}
 	if g.shadowCtx.Err() != nil {
 		return // shutting down: not the version's fault
