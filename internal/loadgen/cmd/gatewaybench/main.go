@@ -133,8 +133,8 @@ func run(bin string, d time.Duration, clients, rounds int) error {
 		}
 		row("direct to worker", dm)
 		row("through gateway", gm)
-		fmt.Printf("| %s | **gateway cost** | **%.0f %% of direct** | **+%s** | **+%s** | |\n", sc.name,
-			100*gm.Throughput()/dm.Throughput(), us(gm.Quantile(0.5)-dm.Quantile(0.5)), us(gm.Quantile(0.99)-dm.Quantile(0.99)))
+		fmt.Printf("| %s | **gateway cost** | **%.0f %% of direct** | **%s** | **%s** | |\n", sc.name,
+			100*gm.Throughput()/dm.Throughput(), signedUS(gm.Quantile(0.5)-dm.Quantile(0.5)), signedUS(gm.Quantile(0.99)-dm.Quantile(0.99)))
 	}
 	fmt.Printf("\nCommand: `make bench` (go run ./internal/loadgen/cmd/gatewaybench -slipway bin/slipway -d %s -clients %d -rounds %d)\n", d, clients, rounds)
 	return nil
@@ -158,6 +158,10 @@ func median(rs []loadgen.Result) loadgen.Result {
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
+
+// signedUS shows a difference with its sign; under load a p99 through the
+// gateway can come out below the direct one.
+func signedUS(d time.Duration) string { return fmt.Sprintf("%+d µs", d.Microseconds()) }
 
 func freeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
