@@ -123,3 +123,34 @@ func Check(path, format string) error {
 func formatError(format string) error {
 	return unsupported("format %q is not supported by the builtin runtime, which serves onnx, lightgbm and xgboost; use the process or external runtime", format)
 }
+
+// infer is Model.Infer for every format: it converts the OIP request's
+// tensors, runs the model's typed path, and converts the outputs back.
+func infer(ctx context.Context, m Model, name string, req *apitypes.InferRequest) (*apitypes.InferResponse, error) {
+	if req == nil {
+		return nil, &RequestError{Msg: "empty request"}
+	}
+	inputs := make([]Tensor, len(req.Inputs))
+	for i, in := range req.Inputs {
+		t, err := TensorFromInfer(in)
+		if err != nil {
+			return nil, err
+		}
+		inputs[i] = t
+	}
+	var names []string
+	for _, o := range req.Outputs {
+		names = append(names, o.Name)
+	}
+	outs, err := m.Run(ctx, inputs, names)
+	if err != nil {
+		return nil, err
+	}
+	resp := &apitypes.InferResponse{ModelName: name, ID: req.ID, Outputs: make([]apitypes.InferTensor, len(outs))}
+	for i, o := range outs {
+		if resp.Outputs[i], err = o.ToInfer(); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}

@@ -167,32 +167,7 @@ func (m *treeModel) Metadata() apitypes.ModelMetadata {
 }
 
 func (m *treeModel) Infer(ctx context.Context, req *apitypes.InferRequest) (*apitypes.InferResponse, error) {
-	if req == nil {
-		return nil, &RequestError{Msg: "empty request"}
-	}
-	inputs := make([]Tensor, len(req.Inputs))
-	for i, in := range req.Inputs {
-		t, err := TensorFromInfer(in)
-		if err != nil {
-			return nil, err
-		}
-		inputs[i] = t
-	}
-	var names []string
-	for _, o := range req.Outputs {
-		names = append(names, o.Name)
-	}
-	outs, err := m.Run(ctx, inputs, names)
-	if err != nil {
-		return nil, err
-	}
-	resp := &apitypes.InferResponse{ModelName: m.meta.Name, ID: req.ID, Outputs: make([]apitypes.InferTensor, len(outs))}
-	for i, o := range outs {
-		if resp.Outputs[i], err = o.ToInfer(); err != nil {
-			return nil, err
-		}
-	}
-	return resp, nil
+	return infer(ctx, m, m.meta.Name, req)
 }
 
 func (m *treeModel) Run(ctx context.Context, inputs []Tensor, outputs []string) (out []Tensor, err error) {
