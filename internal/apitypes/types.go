@@ -139,24 +139,33 @@ type Approval struct {
 	Required bool `json:"required"`
 }
 
+// FreezeWindow is a period, from Start (inclusive) to End (exclusive), in
+// which endpoints using the policy refuse deployments.
+type FreezeWindow struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Reason string    `json:"reason,omitempty"`
+}
+
 // DeploymentPolicy says how a change of an endpoint's target reaches traffic.
 type DeploymentPolicy struct {
-	Name              string       `json:"name"`
-	Description       string       `json:"description,omitempty"`
-	Strategy          string       `json:"strategy"`
-	Steps             []CanaryStep `json:"steps,omitempty"`
-	Linear            *Linear      `json:"linear,omitempty"`
-	BlueGreen         *BlueGreen   `json:"blue_green,omitempty"`
-	Shadow            *Shadow      `json:"shadow,omitempty"`
-	SmokeTest         *SmokeTest   `json:"smoke_test,omitempty"`
-	Analysis          *Analysis    `json:"analysis,omitempty"`
-	Rollback          *Rollback    `json:"rollback,omitempty"`
-	Approval          *Approval    `json:"approval,omitempty"`
-	RiskTier          string       `json:"risk_tier,omitempty"`
-	LeadTimeObjective string       `json:"lead_time_objective,omitempty"`
-	Revision          int64        `json:"revision"`
-	CreatedAt         time.Time    `json:"created_at"`
-	UpdatedAt         time.Time    `json:"updated_at"`
+	Name              string         `json:"name"`
+	Description       string         `json:"description,omitempty"`
+	Strategy          string         `json:"strategy"`
+	Steps             []CanaryStep   `json:"steps,omitempty"`
+	Linear            *Linear        `json:"linear,omitempty"`
+	BlueGreen         *BlueGreen     `json:"blue_green,omitempty"`
+	Shadow            *Shadow        `json:"shadow,omitempty"`
+	SmokeTest         *SmokeTest     `json:"smoke_test,omitempty"`
+	Analysis          *Analysis      `json:"analysis,omitempty"`
+	Rollback          *Rollback      `json:"rollback,omitempty"`
+	Approval          *Approval      `json:"approval,omitempty"`
+	RiskTier          string         `json:"risk_tier,omitempty"`
+	LeadTimeObjective string         `json:"lead_time_objective,omitempty"`
+	FreezeWindows     []FreezeWindow `json:"freeze_windows,omitempty"`
+	Revision          int64          `json:"revision"`
+	CreatedAt         time.Time      `json:"created_at"`
+	UpdatedAt         time.Time      `json:"updated_at"`
 }
 
 // Replicas bounds the replica count of every version an endpoint serves.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Name rules, shared with the provider's plan-time validators.
@@ -331,6 +332,45 @@ func (p *DeploymentPolicy) Validate() error {
 	if p.LeadTimeObjective != "" {
 		if _, err := ParseDuration("lead_time_objective", p.LeadTimeObjective); err != nil {
 			return err
+		}
+	}
+	if len(p.FreezeWindows) > MaxFreezeWindows {
+		return Invalid("freeze_windows", "has %d windows; at most %d are allowed", len(p.FreezeWindows), MaxFreezeWindows)
+	}
+	for i, w := range p.FreezeWindows {
+		f := fmt.Sprintf("freeze_windows[%d]", i)
+		if w.Start.IsZero() {
+			return Invalid(f+".start", "is required")
+		}
+		if w.End.IsZero() {
+			return Invalid(f+".end", "is required")
+		}
+		if !w.Start.Before(w.End) {
+			return Invalid(f+".end", "%s is not after start %s", w.End.UTC().Format(time.RFC3339), w.Start.UTC().Format(time.RFC3339))
+		}
+		if n := utf8.RuneCountInString(w.Reason); n > MaxFreezeReasonLen {
+			return Invalid(f+".reason", "is %d characters long; at most %d are allowed", n, MaxFreezeReasonLen)
+		}
+	}
+	return nil
+}
+
+// Bounds of a policy's freeze windows.
+const (
+	MaxFreezeWindows   = 32
+	MaxFreezeReasonLen = 256
+)
+
+// FrozenAt returns the freeze window covering t, or nil when deployments are
+// allowed at t. Windows include their start and exclude their end.
+func (p *DeploymentPolicy) FrozenAt(t time.Time) *FreezeWindow {
+	if p == nil {
+		return nil
+	}
+	for i := range p.FreezeWindows {
+		w := &p.FreezeWindows[i]
+		if !t.Before(w.Start) && t.Before(w.End) {
+			return w
 		}
 	}
 	return nil

@@ -113,9 +113,18 @@ func (d *deploymentPolicyDataSource) Schema(_ context.Context, _ datasource.Sche
 			"approval":            object("approval", map[string]schema.Attribute{"required": boolean("approval.required")}),
 			"risk_tier":           str("risk_tier"),
 			"lead_time_objective": str("lead_time_objective"),
-			"revision":            i64("revision"),
-			"created_at":          str("created_at"),
-			"updated_at":          str("updated_at"),
+			"freeze_windows": schema.ListNestedAttribute{
+				Description: desc["freeze_windows"],
+				Computed:    true,
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"start":  str("freeze_windows.start"),
+					"end":    str("freeze_windows.end"),
+					"reason": str("freeze_windows.reason"),
+				}},
+			},
+			"revision":   i64("revision"),
+			"created_at": str("created_at"),
+			"updated_at": str("updated_at"),
 		},
 	}
 }

@@ -39,6 +39,7 @@ type deploymentPolicyModel struct {
 	Approval          types.Object `tfsdk:"approval"`   // approvalModel
 	RiskTier          types.String `tfsdk:"risk_tier"`
 	LeadTimeObjective types.String `tfsdk:"lead_time_objective"`
+	FreezeWindows     types.List   `tfsdk:"freeze_windows"` // of freezeWindowModel
 	Revision          types.Int64  `tfsdk:"revision"`
 	CreatedAt         types.String `tfsdk:"created_at"`
 	UpdatedAt         types.String `tfsdk:"updated_at"`
@@ -47,6 +48,12 @@ type deploymentPolicyModel struct {
 type stepModel struct {
 	TrafficPercent types.Int64  `tfsdk:"traffic_percent"`
 	Bake           types.String `tfsdk:"bake"`
+}
+
+type freezeWindowModel struct {
+	Start  types.String `tfsdk:"start"`
+	End    types.String `tfsdk:"end"`
+	Reason types.String `tfsdk:"reason"`
 }
 
 type linearModel struct {
@@ -96,6 +103,11 @@ var (
 	stepAttrTypes = map[string]attr.Type{
 		"traffic_percent": types.Int64Type,
 		"bake":            types.StringType,
+	}
+	freezeWindowAttrTypes = map[string]attr.Type{
+		"start":  types.StringType,
+		"end":    types.StringType,
+		"reason": types.StringType,
 	}
 	linearAttrTypes = map[string]attr.Type{
 		"step_percent": types.Int64Type,
@@ -233,6 +245,15 @@ var deploymentPolicyDescriptions = map[string]string{
 		"Possible values are %s (default: `%s`).", backticked(apitypes.RiskTiers), apitypes.DefaultRiskTier),
 	"lead_time_objective": "Target time from registering a model version to it serving all traffic, " + durationHint +
 		"; the measured lead time is reported against it. When unset, there is no objective.",
+	"freeze_windows": fmt.Sprintf("Periods in which endpoints that use the policy refuse deployments: while a window is open, "+
+		"a change of an endpoint's `model_version` or `traffic_split` (and the creation of an endpoint) fails with an error naming "+
+		"the window, and nothing is changed. Other endpoint changes, such as `replicas`, still apply. At most %d windows."+anyStrategy,
+		apitypes.MaxFreezeWindows),
+	"freeze_windows.start": "When the window opens, inclusive, as an RFC 3339 timestamp such as `2026-12-20T00:00:00Z`.",
+	"freeze_windows.end": "When the window closes, exclusive, as an RFC 3339 timestamp after `start`, such as " +
+		"`2026-12-27T00:00:00Z`.",
+	"freeze_windows.reason": fmt.Sprintf("Why deployments are frozen, up to %d characters; shown in the error that refuses a deployment.",
+		apitypes.MaxFreezeReasonLen),
 	"revision":   "Revision of the policy on the server, raised by every change; updates send it so that concurrent changes are refused.",
 	"created_at": "When the policy was created, in RFC 3339 format.",
 	"updated_at": "When the policy was last changed, in RFC 3339 format.",
@@ -277,6 +298,27 @@ func (v durationValidator) ValidateString(_ context.Context, req validator.Strin
 	if d < v.min {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Attribute Value",
 			fmt.Sprintf("%q is too short; use at least %s", s, v.min))
+	}
+}
+
+// rfc3339Validator accepts an RFC 3339 timestamp.
+type rfc3339Validator struct{}
+
+var _ validator.String = rfc3339Validator{}
+
+func (rfc3339Validator) Description(context.Context) string {
+	return "must be an RFC 3339 timestamp such as `2026-12-20T00:00:00Z`"
+}
+
+func (v rfc3339Validator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (rfc3339Validator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := time.Parse(time.RFC3339, req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Attribute Value",
+			fmt.Sprintf("%q is not an RFC 3339 timestamp; write it like 2026-12-20T00:00:00Z or 2026-12-20T09:00:00+01:00", req.ConfigValue.ValueString()))
 	}
 }
 
@@ -374,6 +416,17 @@ func (e *policyExpander) objects(v types.List) []types.Object {
 	return elems
 }
 
+// time parses an RFC 3339 timestamp. An invalid one is left zero: its
+// attribute validator reports it.
+func (e *policyExpander) time(v types.String) time.Time {
+	e.unknown = e.unknown || v.IsUnknown()
+	t, err := time.Parse(time.RFC3339, v.ValueString())
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 func (e *policyExpander) floats(v types.List) []float64 {
 	if v.IsUnknown() {
 		e.unknown = true
@@ -406,6 +459,14 @@ func expandDeploymentPolicy(ctx context.Context, m deploymentPolicyModel) (p *ap
 		var s stepModel
 		if e.object(o, &s) {
 			p.Steps = append(p.Steps, apitypes.CanaryStep{TrafficPercent: e.int(s.TrafficPercent), Bake: e.str(s.Bake)})
+		}
+	}
+	for _, o := range e.objects(m.FreezeWindows) {
+		var w freezeWindowModel
+		if e.object(o, &w) {
+			p.FreezeWindows = append(p.FreezeWindows, apitypes.FreezeWindow{
+				Start: e.time(w.Start), End: e.time(w.End), Reason: e.str(w.Reason),
+			})
 		}
 	}
 	var lin linearModel
@@ -495,9 +556,42 @@ func objectOrNull(ctx context.Context, attrTypes map[string]attr.Type, present b
 	return v
 }
 
-// flattenDeploymentPolicy writes every attribute of p into m.
+// sameTime returns prior when it is a timestamp equal to t, so that the
+// user's spelling (offset, fraction) stays in state; t in UTC otherwise.
+func sameTime(prior types.String, t time.Time) types.String {
+	if !prior.IsNull() && !prior.IsUnknown() {
+		if pt, err := time.Parse(time.RFC3339, prior.ValueString()); err == nil && pt.Equal(t) {
+			return prior
+		}
+	}
+	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
+}
+
+// flattenDeploymentPolicy writes every attribute of p into m. Timestamps the
+// user wrote keep their spelling when they still mean the server's time.
 func flattenDeploymentPolicy(ctx context.Context, p *apitypes.DeploymentPolicy, m *deploymentPolicyModel) diag.Diagnostics {
 	var diags diag.Diagnostics
+
+	var priorWindows []freezeWindowModel
+	if !m.FreezeWindows.IsNull() && !m.FreezeWindows.IsUnknown() {
+		diags.Append(m.FreezeWindows.ElementsAs(ctx, &priorWindows, false)...)
+	}
+	windowType := types.ObjectType{AttrTypes: freezeWindowAttrTypes}
+	if len(p.FreezeWindows) == 0 {
+		m.FreezeWindows = types.ListNull(windowType)
+	} else {
+		windows := make([]freezeWindowModel, len(p.FreezeWindows))
+		for i, w := range p.FreezeWindows {
+			prior := freezeWindowModel{Start: types.StringNull(), End: types.StringNull()}
+			if i < len(priorWindows) {
+				prior = priorWindows[i]
+			}
+			windows[i] = freezeWindowModel{Start: sameTime(prior.Start, w.Start), End: sameTime(prior.End, w.End), Reason: optString(w.Reason)}
+		}
+		var d diag.Diagnostics
+		m.FreezeWindows, d = types.ListValueFrom(ctx, windowType, windows)
+		diags.Append(d...)
+	}
 
 	m.ID = types.StringValue(p.Name)
 	m.Name = types.StringValue(p.Name)

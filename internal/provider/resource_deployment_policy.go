@@ -50,6 +50,7 @@ func (r *deploymentPolicyResource) Schema(_ context.Context, _ resource.SchemaRe
 	d := deploymentPolicyDescriptions
 	percent := []validator.Int64{int64validator.Between(1, 100)}
 	duration := []validator.String{durationValidator{}}
+	timestamp := []validator.String{rfc3339Validator{}}
 
 	resp.Schema = schema.Schema{
 		Description: "Defines how a change of a model endpoint's version reaches traffic: the rollout strategy, an optional shadow phase " +
@@ -213,6 +214,20 @@ func (r *deploymentPolicyResource) Schema(_ context.Context, _ resource.SchemaRe
 				Validators:  []validator.String{stringvalidator.OneOf(apitypes.RiskTiers...)},
 			},
 			"lead_time_objective": schema.StringAttribute{Description: d["lead_time_objective"], Optional: true, Validators: duration},
+			"freeze_windows": schema.ListNestedAttribute{
+				Description: d["freeze_windows"],
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.SizeBetween(1, apitypes.MaxFreezeWindows)},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"start": schema.StringAttribute{Description: d["freeze_windows.start"], Required: true, Validators: timestamp},
+					"end":   schema.StringAttribute{Description: d["freeze_windows.end"], Required: true, Validators: timestamp},
+					"reason": schema.StringAttribute{
+						Description: d["freeze_windows.reason"],
+						Optional:    true,
+						Validators:  []validator.String{stringvalidator.LengthBetween(1, apitypes.MaxFreezeReasonLen)},
+					},
+				}},
+			},
 
 			// Computed
 			"id": schema.StringAttribute{

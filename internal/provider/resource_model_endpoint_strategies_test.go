@@ -190,7 +190,7 @@ func TestAccModelEndpoint_approval(t *testing.T) {
 					}
 					select {
 					case <-ctx.Done():
-						return fmt.Errorf("no deployment to %s awaited approval within 30s (last error %v)", version, err)
+						return fmt.Errorf("no deployment to %s awaited approval within 30s (last listing error: %s)", version, errText(err))
 					case <-time.After(50 * time.Millisecond):
 					}
 				}
@@ -368,4 +368,12 @@ resource "slipway_model_version" "v2" {
 			},
 		},
 	})
+}
+
+// errText is err's message, or "none" for nil.
+func errText(err error) string {
+	if err == nil {
+		return "none"
+	}
+	return err.Error()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/store"
@@ -26,6 +27,10 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	e.Status = apitypes.EndpointStatus{Phase: apitypes.PhasePending, URL: s.endpointURL(e.Name), Traffic: []apitypes.TrafficStatus{}}
 	if err := s.db.Update(ctx, func(tx store.Tx) error {
 		if err := checkReferences(ctx, tx, &e); err != nil {
+			return err
+		}
+		// Every new endpoint starts a deployment.
+		if err := s.checkFreeze(ctx, tx, &e); err != nil {
 			return err
 		}
 		if err := tx.CreateEndpoint(ctx, &e); err != nil {
@@ -101,13 +106,19 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 		if err := checkReferences(ctx, tx, &e); err != nil {
 			return err
 		}
+		// Replicas, labels and the like change in place; only a new
+		// target is a deployment.
+		deploy := targetChanged(before, &e)
+		if deploy {
+			if err := s.checkFreeze(ctx, tx, &e); err != nil {
+				return err
+			}
+		}
 		e.CreatedAt, e.UpdatedAt = before.CreatedAt, s.now()
 		if err := tx.UpdateEndpoint(ctx, &e, e.Revision); err != nil {
 			return err
 		}
-		// Replicas, labels and the like change in place; only a new
-		// target is a deployment.
-		if targetChanged(before, &e) {
+		if deploy {
 			if err := s.startDeployment(ctx, tx, before, &e); err != nil {
 				return err
 			}
@@ -167,6 +178,32 @@ func checkReferences(ctx context.Context, tx store.Tx, e *apitypes.Endpoint) err
 		}
 	}
 	return nil
+}
+
+// checkFreeze refuses a deployment to e while its policy has a freeze window
+// open at s.now(). It runs before anything is written.
+func (s *Server) checkFreeze(ctx context.Context, tx store.Tx, e *apitypes.Endpoint) error {
+	if e.DeploymentPolicy == "" {
+		return nil
+	}
+	p, err := tx.GetPolicy(ctx, e.DeploymentPolicy)
+	if err != nil {
+		return unprocessable("deployment_policy", err)
+	}
+	w := p.FrozenAt(s.now())
+	if w == nil {
+		return nil
+	}
+	reason := ""
+	if w.Reason != "" {
+		reason = " (" + w.Reason + ")"
+	}
+	return &apitypes.Error{
+		Code:  apitypes.CodeConflict,
+		Field: "deployment_policy",
+		Message: fmt.Sprintf("deployments to endpoint %q are frozen by policy %q until %s%s; nothing was changed",
+			e.Name, p.Name, w.End.UTC().Format(time.RFC3339), reason),
+	}
 }
 
 // endpointURL is where clients send inference requests for the endpoint.
