@@ -131,16 +131,7 @@ func (tx *Tx) SetEndpointStatus(ctx context.Context, name string, s apitypes.End
 
 // DeleteEndpoint removes an endpoint with its labels and traffic split.
 func (tx *Tx) DeleteEndpoint(ctx context.Context, name string) error {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM endpoints WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("delete endpoint %q: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return notFound(kindEndpoint, name)
-	}
-	return nil
+	return tx.deleteRow(ctx, `DELETE FROM endpoints WHERE name = ?`, kindEndpoint, name)
 }
 
 // EndpointsUsingVersion names the endpoints whose model_version or

@@ -97,19 +97,7 @@ func (tx *Tx) UpdatePolicy(ctx context.Context, p *apitypes.DeploymentPolicy, pr
 // DeletePolicy removes a policy. It refuses with CodeConflict while an
 // endpoint uses it.
 func (tx *Tx) DeletePolicy(ctx context.Context, name string) error {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM policies WHERE name = ?`, name)
-	if isForeignKeyViolation(err) {
-		return apitypes.Errorf(apitypes.CodeConflict, "%s %q is in use by an endpoint", kindPolicy, name)
-	}
-	if err != nil {
-		return fmt.Errorf("delete deployment policy %q: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return notFound(kindPolicy, name)
-	}
-	return nil
+	return tx.deleteRow(ctx, `DELETE FROM policies WHERE name = ?`, kindPolicy, name)
 }
 
 func marshalPolicy(p *apitypes.DeploymentPolicy) ([]byte, error) {

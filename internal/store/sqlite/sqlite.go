@@ -277,3 +277,21 @@ func labelSelector(labels map[string]string) (string, error) {
 	b, err := json.Marshal(labels)
 	return string(b), err
 }
+
+// deleteRow runs a one-row DELETE for the object kind/key: not found when no
+// row matched, conflict when a foreign key still refers to it.
+func (tx *Tx) deleteRow(ctx context.Context, query, kind, key string) error {
+	res, err := tx.tx.ExecContext(ctx, query, key)
+	if isForeignKeyViolation(err) {
+		return apitypes.Errorf(apitypes.CodeConflict, "%s %q is in use by an endpoint", kind, key)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", kind, key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound(kind, key)
+	}
+	return nil
+}

@@ -63,16 +63,7 @@ func (tx *Tx) ListTokens(ctx context.Context) ([]apitypes.Token, error) {
 
 // DeleteToken removes a token; its secret stops working at once.
 func (tx *Tx) DeleteToken(ctx context.Context, id string) error {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete token %q: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return notFound(kindToken, id)
-	}
-	return nil
+	return tx.deleteRow(ctx, `DELETE FROM tokens WHERE id = ?`, kindToken, id)
 }
 
 func scanToken(row scanner) (*apitypes.Token, error) {

@@ -116,19 +116,7 @@ func (tx *Tx) UpdateModelVersion(ctx context.Context, m *apitypes.ModelVersion, 
 // DeleteModelVersion removes a version. It refuses with CodeConflict while an
 // endpoint refers to it.
 func (tx *Tx) DeleteModelVersion(ctx context.Context, id string) error {
-	res, err := tx.tx.ExecContext(ctx, `DELETE FROM model_versions WHERE id = ?`, id)
-	if isForeignKeyViolation(err) {
-		return apitypes.Errorf(apitypes.CodeConflict, "%s %q is in use by an endpoint", kindModelVersion, id)
-	}
-	if err != nil {
-		return fmt.Errorf("delete model version %q: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return notFound(kindModelVersion, id)
-	}
-	return nil
+	return tx.deleteRow(ctx, `DELETE FROM model_versions WHERE id = ?`, kindModelVersion, id)
 }
 
 func marshalModelVersion(m *apitypes.ModelVersion) ([]byte, error) {
