@@ -2,9 +2,15 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +21,11 @@ import (
 // Every /v1 route against every kind of caller. Calls that pass the role
 // check target objects that do not exist or send invalid bodies, so they
 // change nothing and the matrix stays independent of order.
+//
+// The matrix cannot fall behind the router: a route the server registers
+// without a row here fails the test, as does a row for a route that no
+// longer exists, and so does a /v1 pattern anywhere in the package's source
+// that was registered around the authenticating wrapper.
 func TestAuthMatrix(t *testing.T) {
 	h := newHarness(t)
 	type level int
@@ -24,32 +35,61 @@ func TestAuthMatrix(t *testing.T) {
 		admin
 	)
 	routes := []struct {
-		method, path string
-		body         any
-		need         level
+		pattern string // as registered
+		path    string // a concrete request to it
+		body    any
+		need    level
 	}{
-		{"POST", "/v1/models/fraud/versions", `{}`, deployer},
-		{"GET", "/v1/models/fraud/versions", nil, reader},
-		{"GET", "/v1/versions", nil, reader},
-		{"GET", "/v1/models/fraud/versions/1", nil, reader},
-		{"PATCH", "/v1/models/fraud/versions/1", `{"revision":1}`, deployer},
-		{"DELETE", "/v1/models/fraud/versions/1", nil, deployer},
-		{"POST", "/v1/policies", `{}`, deployer},
-		{"GET", "/v1/policies", nil, reader},
-		{"GET", "/v1/policies/p", nil, reader},
-		{"PUT", "/v1/policies/p", `{"strategy":"all_at_once","revision":1}`, deployer},
-		{"DELETE", "/v1/policies/p", nil, deployer},
-		{"POST", "/v1/endpoints", `{}`, deployer},
-		{"GET", "/v1/endpoints", nil, reader},
-		{"GET", "/v1/endpoints/e", nil, reader},
-		{"PUT", "/v1/endpoints/e", `{"model_version":"fraud/1","revision":1}`, deployer},
-		{"DELETE", "/v1/endpoints/e", nil, deployer},
-		{"GET", "/v1/audit", nil, reader},
-		{"GET", "/v1/audit/verify", nil, reader},
-		{"POST", "/v1/tokens", `{}`, admin},
-		{"GET", "/v1/tokens", nil, admin},
-		{"DELETE", "/v1/tokens/tok_nope", nil, admin},
+		{"POST /v1/models/{model}/versions", "/v1/models/fraud/versions", `{}`, deployer},
+		{"GET /v1/models/{model}/versions", "/v1/models/fraud/versions", nil, reader},
+		{"GET /v1/versions", "/v1/versions", nil, reader},
+		{"GET /v1/models/{model}/versions/{version}", "/v1/models/fraud/versions/1", nil, reader},
+		{"PATCH /v1/models/{model}/versions/{version}", "/v1/models/fraud/versions/1", `{"revision":1}`, deployer},
+		{"DELETE /v1/models/{model}/versions/{version}", "/v1/models/fraud/versions/1", nil, deployer},
+		{"POST /v1/policies", "/v1/policies", `{}`, deployer},
+		{"GET /v1/policies", "/v1/policies", nil, reader},
+		{"GET /v1/policies/{name}", "/v1/policies/p", nil, reader},
+		{"PUT /v1/policies/{name}", "/v1/policies/p", `{"strategy":"all_at_once","revision":1}`, deployer},
+		{"DELETE /v1/policies/{name}", "/v1/policies/p", nil, deployer},
+		{"POST /v1/endpoints", "/v1/endpoints", `{}`, deployer},
+		{"GET /v1/endpoints", "/v1/endpoints", nil, reader},
+		{"GET /v1/endpoints/{name}", "/v1/endpoints/e", nil, reader},
+		{"PUT /v1/endpoints/{name}", "/v1/endpoints/e", `{"model_version":"fraud/1","revision":1}`, deployer},
+		{"DELETE /v1/endpoints/{name}", "/v1/endpoints/e", nil, deployer},
+		{"GET /v1/deployments", "/v1/deployments", nil, reader},
+		{"GET /v1/deployments/{id}", "/v1/deployments/dep-000000000000", nil, reader},
+		{"POST /v1/deployments/{id}/promote", "/v1/deployments/dep-000000000000/promote", nil, deployer},
+		{"POST /v1/deployments/{id}/abort", "/v1/deployments/dep-000000000000/abort", nil, deployer},
+		{"GET /v1/measures", "/v1/measures", nil, reader},
+		{"GET /v1/audit", "/v1/audit", nil, reader},
+		{"GET /v1/audit/verify", "/v1/audit/verify", nil, reader},
+		{"POST /v1/tokens", "/v1/tokens", `{}`, admin},
+		{"GET /v1/tokens", "/v1/tokens", nil, admin},
+		{"DELETE /v1/tokens/{id}", "/v1/tokens/tok_nope", nil, admin},
 	}
+
+	registered := map[string]server.Route{}
+	for _, r := range h.srv.Routes() {
+		registered[r.Pattern] = r
+	}
+	rows := map[string]bool{}
+	for _, rt := range routes {
+		rows[rt.pattern] = true
+		if _, ok := registered[rt.pattern]; !ok {
+			t.Errorf("matrix row %q: the server registers no such route; remove or fix the row", rt.pattern)
+		}
+	}
+	for _, r := range h.srv.Routes() {
+		if !rows[r.Pattern] {
+			t.Errorf("route %q (role %s) is registered but has no row in TestAuthMatrix: add one", r.Pattern, r.Role)
+		}
+	}
+	for _, p := range sourcePatterns(t) {
+		if _, ok := registered[p]; !ok && strings.Contains(p, " /v1") {
+			t.Errorf("pattern %q appears in the server's source but is not registered through handle, so no token is checked", p)
+		}
+	}
+
 	callers := []struct {
 		name  string
 		token string
@@ -62,8 +102,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"admin", h.admin, admin},
 	}
 	for _, rt := range routes {
+		method, _, _ := strings.Cut(rt.pattern, " ")
 		for _, c := range callers {
-			status, raw := h.do(rt.method, rt.path, c.token, rt.body)
+			status, raw := h.do(method, rt.path, c.token, rt.body)
 			var want []int
 			switch {
 			case c.level < 0:
@@ -74,13 +115,56 @@ func TestAuthMatrix(t *testing.T) {
 				want = []int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}
 			}
 			if !contains(want, status) {
-				t.Errorf("%s %s as %s = %d %s, want one of %v", rt.method, rt.path, c.name, status, raw, want)
+				t.Errorf("%s %s as %s = %d %s, want one of %v", method, rt.path, c.name, status, raw, want)
+			}
+			// A refusal is the error object, never a handler's answer.
+			if status == http.StatusUnauthorized || status == http.StatusForbidden {
+				var e apitypes.Error
+				if err := json.Unmarshal(raw, &e); err != nil || e.Message == "" {
+					t.Errorf("%s %s as %s: refusal %s is not an error object with a message", method, rt.path, c.name, raw)
+				}
 			}
 		}
 	}
 	if n := len(h.auditEvents()); n != 3 {
 		t.Errorf("ledger has %d events, want 3 (bootstrap and two tokens): the matrix must change nothing", n)
 	}
+}
+
+// sourcePatterns returns every string literal in the package's non-test
+// source that looks like a ServeMux pattern with a method ("GET /...").
+func sourcePatterns(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	method := regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /`)
+	var out []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			if v, err := strconv.Unquote(lit.Value); err == nil && method.MatchString(v) {
+				out = append(out, v)
+			}
+			return true
+		})
+	}
+	if len(out) < 20 {
+		t.Fatalf("found only %d route patterns in the source (%v): the scan is broken", len(out), out)
+	}
+	return out
 }
 
 func contains(list []int, v int) bool {

@@ -17,3 +17,18 @@ func (s *Server) Recover(h http.Handler) http.Handler {
 func (s *Server) SetArtifactTransport(rt http.RoundTripper) {
 	s.artifacts.client.Transport = rt
 }
+
+// Route is one authenticated API route: "METHOD /path" and the role it needs.
+type Route struct {
+	Pattern string
+	Role    string
+}
+
+// Routes lists every route registered through handle, in registration order.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routeTable))
+	for i, r := range s.routeTable {
+		out[i] = Route{Pattern: r.pattern, Role: r.need.String()}
+	}
+	return out
+}

@@ -63,6 +63,10 @@ type Server struct {
 
 	bootstrapPath string
 
+	// routeTable lists every pattern handle registered, with the role it needs,
+	// so tests can hold the auth matrix to the real route table.
+	routeTable []route
+
 	// The data plane (serving.go).
 	metrics     *prometheus.Registry
 	gw          *gateway.Gateway
@@ -178,8 +182,15 @@ func (s *Server) routes() {
 // the error otherwise; handle writes errors.
 type apiHandler func(w http.ResponseWriter, r *http.Request) error
 
+// route is one authenticated API pattern and the role it needs.
+type route struct {
+	pattern string
+	need    role
+}
+
 // handle registers h behind authentication for the given role.
 func (s *Server) handle(pattern string, need role, h apiHandler) {
+	s.routeTable = append(s.routeTable, route{pattern, need})
 	s.api.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := s.authenticate(r, need)
 		if err == nil {
