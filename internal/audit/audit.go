@@ -66,14 +66,15 @@ func Seal(prev *apitypes.AuditEvent, e *apitypes.AuditEvent) {
 // records its length. Keep the newest hash elsewhere to detect that.
 func Verify(events []apitypes.AuditEvent) apitypes.AuditVerify {
 	v := apitypes.AuditVerify{OK: true, Events: int64(len(events))}
-	present := make(map[int64]bool, len(events))
+	l := ledger{present: make(map[int64]bool, len(events)), byHash: make(map[string]int64, len(events))}
 	for _, e := range events {
-		present[e.Seq] = true
+		l.present[e.Seq] = true
+		l.byHash[e.Hash] = e.Seq
 	}
 	var prev *apitypes.AuditEvent
 	for i := range events {
 		e := &events[i]
-		if reason := check(prev, e, present); reason != "" {
+		if reason := l.check(prev, e); reason != "" {
 			v.OK, v.BrokenSeq, v.Reason = false, e.Seq, reason
 			return v
 		}
@@ -82,9 +83,14 @@ func Verify(events []apitypes.AuditEvent) apitypes.AuditVerify {
 	return v
 }
 
-// check returns why e cannot follow prev, or "" when it can. present holds
-// every Seq in the ledger, to tell a missing event from a misplaced one.
-func check(prev, e *apitypes.AuditEvent, present map[int64]bool) string {
+// ledger indexes the events being verified, to explain a break.
+type ledger struct {
+	present map[int64]bool   // every Seq, to tell a missing event from a misplaced one
+	byHash  map[string]int64 // each recorded Hash and the Seq it is stored under
+}
+
+// check returns why e cannot follow prev, or "" when it can.
+func (l ledger) check(prev, e *apitypes.AuditEvent) string {
 	want, wantPrev := int64(1), ""
 	if prev != nil {
 		want, wantPrev = prev.Seq+1, prev.Hash
@@ -93,7 +99,7 @@ func check(prev, e *apitypes.AuditEvent, present map[int64]bool) string {
 	case e.Seq < want:
 		// Every event before want has been seen, so this is a repeat.
 		return fmt.Sprintf("event %d appears again after event %d: events are duplicated", e.Seq, prev.Seq)
-	case e.Seq > want && present[want]:
+	case e.Seq > want && l.present[want]:
 		return fmt.Sprintf("event %d is where event %d should be: events are out of order", e.Seq, want)
 	case e.Seq == 2 && prev == nil:
 		return "event 2 is the first event; event 1 is missing"
@@ -101,6 +107,9 @@ func check(prev, e *apitypes.AuditEvent, present map[int64]bool) string {
 		return fmt.Sprintf("event %d is the first event; events 1 to %d are missing", e.Seq, e.Seq-1)
 	case e.Seq > want:
 		return fmt.Sprintf("event %d follows event %d; event %d is missing", e.Seq, prev.Seq, want)
+	case e.PrevHash != wantPrev && l.byHash[e.PrevHash] > e.Seq:
+		// Rows keep their hashes when their sequence numbers are swapped.
+		return fmt.Sprintf("event %d links to the event now stored as %d, which comes after it: events are out of order (rows were swapped or renumbered)", e.Seq, l.byHash[e.PrevHash])
 	case e.PrevHash != wantPrev && prev == nil:
 		return fmt.Sprintf("event %d is the first event but links to a previous hash %s; earlier events were removed", e.Seq, short(e.PrevHash))
 	case e.PrevHash != wantPrev:

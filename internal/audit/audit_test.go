@@ -154,6 +154,28 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			reasonPart: "event 3 is where event 2 should be",
 		},
 		{
+			// SQLite lists by seq, so swapping two rows there means
+			// swapping their sequence numbers: each row keeps its hashes.
+			name: "rows swapped in the store",
+			tamper: func(ev []apitypes.AuditEvent) []apitypes.AuditEvent {
+				ev[1], ev[2] = ev[2], ev[1]
+				ev[1].Seq, ev[2].Seq = 2, 3
+				return ev
+			},
+			brokenSeq:  2,
+			reasonPart: "event 2 links to the event now stored as 3, which comes after it: events are out of order",
+		},
+		{
+			name: "rows swapped in the store, far apart",
+			tamper: func(ev []apitypes.AuditEvent) []apitypes.AuditEvent {
+				ev[0], ev[3] = ev[3], ev[0]
+				ev[0].Seq, ev[3].Seq = 1, 4
+				return ev
+			},
+			brokenSeq:  1,
+			reasonPart: "event 1 links to the event now stored as 3, which comes after it",
+		},
+		{
 			name: "duplicated row",
 			tamper: func(ev []apitypes.AuditEvent) []apitypes.AuditEvent {
 				return append(ev[:3:3], ev[2:]...)

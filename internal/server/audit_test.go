@@ -90,31 +90,77 @@ func TestAuditLedger(t *testing.T) {
 	h.fails(http.MethodGet, "/v1/audit?after=x", h.reader, nil, http.StatusBadRequest, apitypes.CodeInvalid, "after", "whole number")
 }
 
-// Someone with the database file edits a row behind the server's back.
+// Someone with the database file edits, deletes or reorders rows behind
+// the server's back: verify answers 200 with the verdict, naming the row.
 func TestAuditTamperDetected(t *testing.T) {
-	h := newHarness(t)
-	h.version("fraud", "1", nil)
-	h.policy("fast")
-	h.endpoint(apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
-
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(h.dir, "slipway.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// The triggers stop accidents, not someone holding the file.
-	for _, q := range []string{
-		`DROP TRIGGER audit_events_no_update`,
-		`UPDATE audit_events SET after = replace(after, '"all_at_once"', '"canary"') WHERE seq = 5`,
+	for _, tt := range []struct {
+		name      string
+		sql       []string
+		events    int64
+		brokenSeq int64
+		reason    string
+	}{
+		{
+			name:      "edit",
+			sql:       []string{`UPDATE audit_events SET after = replace(after, '"all_at_once"', '"canary"') WHERE seq = 5`},
+			events:    6,
+			brokenSeq: 5,
+			reason:    "event 5 was changed after it was written",
+		},
+		{
+			name:      "edit and rehash",
+			sql:       []string{`UPDATE audit_events SET actor = 'mallory', hash = '` + strings.Repeat("0", 64) + `' WHERE seq = 4`},
+			events:    6,
+			brokenSeq: 4,
+			reason:    "event 4 was changed after it was written",
+		},
+		{
+			name:      "delete",
+			sql:       []string{`DELETE FROM audit_events WHERE seq = 4`},
+			events:    5,
+			brokenSeq: 5,
+			reason:    "event 5 follows event 3; event 4 is missing",
+		},
+		{
+			name: "reorder",
+			sql: []string{
+				`UPDATE audit_events SET seq = -4 WHERE seq = 4`,
+				`UPDATE audit_events SET seq = 4 WHERE seq = 5`,
+				`UPDATE audit_events SET seq = 5 WHERE seq = -4`,
+			},
+			events:    6,
+			brokenSeq: 4,
+			reason:    "event 4 links to the event now stored as 5, which comes after it: events are out of order",
+		},
 	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.version("fraud", "1", nil)
+			h.policy("fast")
+			h.endpoint(apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
+			var v apitypes.AuditVerify
+			h.decode(h.must(http.MethodGet, "/v1/audit/verify", h.reader, nil, http.StatusOK), &v)
+			if v != (apitypes.AuditVerify{OK: true, Events: 6}) {
+				t.Fatalf("verify before tampering = %+v, want ok with 6 events", v)
+			}
 
-	var v apitypes.AuditVerify
-	h.decode(h.must(http.MethodGet, "/v1/audit/verify", h.reader, nil, http.StatusOK), &v)
-	if v.OK || v.BrokenSeq != 5 || v.Events != 6 || !strings.Contains(v.Reason, "event 5 was changed") {
-		t.Errorf("verify = %+v, want broken at 5 saying it was changed", v)
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(h.dir, "slipway.db")+"?_pragma=busy_timeout(5000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			// The triggers stop accidents, not someone holding the file.
+			for _, q := range append([]string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}, tt.sql...) {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+
+			v = apitypes.AuditVerify{}
+			h.decode(h.must(http.MethodGet, "/v1/audit/verify", h.reader, nil, http.StatusOK), &v)
+			if v.OK || v.BrokenSeq != tt.brokenSeq || v.Events != tt.events || !strings.Contains(v.Reason, tt.reason) {
+				t.Errorf("verify = %+v\nwant broken at %d of %d events, saying %q", v, tt.brokenSeq, tt.events, tt.reason)
+			}
+		})
 	}
 }
