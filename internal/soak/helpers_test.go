@@ -1,0 +1,605 @@
+// Package soak_test is Slipway's reliability soak: the real slipway binary
+// killed with SIGKILL across many rollouts, rollouts and rollbacks under
+// continuous load, and racing writers (API and `tofu apply`) on one
+// endpoint. It runs only when SLIPWAY_SOAK is set (make soak): short for CI,
+// long for a run ten times as big. Linux only (it inspects /proc).
+//
+// The process helpers (startServer, kill, the /proc scan) are adapted from
+// internal/e2e, whose test helpers cannot be imported.
+package soak_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
+)
+
+const adminToken = "soak-admin-secret"
+
+// slipwayBin is the binary under test, built once by TestMain when the soak
+// is on; binDir also holds the provider binary the tofu test builds.
+var slipwayBin, binDir string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SLIPWAY_SOAK") == "" || runtime.GOOS != "linux" {
+		os.Exit(m.Run()) // every test skips and says why
+	}
+	dir, err := os.MkdirTemp("", "slipway-soak-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	slipwayBin = filepath.Join(dir, "slipway")
+	build := exec.Command(goTool(), "build", "-o", slipwayBin, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building slipway:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// goTool is the go command that runs these tests: GOROOT is set by it.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
+}
+
+// ---- configuration ----
+
+// soakConfig is one run's size and randomness.
+type soakConfig struct {
+	mode  string // short | long
+	scale int    // 1 for short, 10 for long
+	seed  uint64
+}
+
+// config skips the test unless SLIPWAY_SOAK is set. SLIPWAY_SOAK_SCALE
+// overrides the multiplier, SLIPWAY_SOAK_SEED fixes the seed.
+func config(t *testing.T) soakConfig {
+	t.Helper()
+	mode := os.Getenv("SLIPWAY_SOAK")
+	if mode == "" {
+		t.Skip("soak tests run only with SLIPWAY_SOAK=short or SLIPWAY_SOAK=long (make soak); skipping")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("soak tests need Linux (/proc, Pdeathsig)")
+	}
+	c := soakConfig{mode: mode, scale: 1}
+	switch mode {
+	case "short", "1", "true":
+	case "long":
+		c.scale = 10
+	default:
+		t.Fatalf("SLIPWAY_SOAK=%q: want short or long", mode)
+	}
+	c.scale = envInt(t, "SLIPWAY_SOAK_SCALE", c.scale)
+	c.seed = uint64(time.Now().UnixNano())
+	if v := os.Getenv("SLIPWAY_SOAK_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SLIPWAY_SOAK_SEED=%q: %v", v, err)
+		}
+		c.seed = n
+	}
+	t.Logf("soak %s (scale %d), seed %d: rerun with SLIPWAY_SOAK_SEED=%d", c.mode, c.scale, c.seed, c.seed)
+	return c
+}
+
+// rng is the test's own random stream, derived from the seed and its name
+// so that each test replays alone.
+func (c soakConfig) rng(t *testing.T) *rand.Rand {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(t.Name()))
+	return rand.New(rand.NewPCG(c.seed, h.Sum64()))
+}
+
+// count is n times the scale, or the value of env when set.
+func (c soakConfig) count(t *testing.T, env string, n int) int {
+	return envInt(t, env, n*c.scale)
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// ---- the server process ----
+
+// server is one `slipway server` subprocess.
+type server struct {
+	t       *testing.T
+	dataDir string
+	apiAddr string // host:port
+	gwAddr  string
+	api     *client.Client
+	gw      string // gateway base URL
+
+	cmd    *exec.Cmd
+	out    *logBuffer
+	exited chan struct{}
+}
+
+// serverOpts lets a test restart a server on the same data and ports.
+type serverOpts struct {
+	dataDir, apiAddr, gwAddr string
+}
+
+// startServer starts `slipway server` and waits for /healthz. Cleanup stops
+// it with SIGTERM.
+func startServer(t *testing.T, o serverOpts) *server {
+	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.apiAddr == "" {
+		o.apiAddr = freeAddr(t)
+	}
+	if o.gwAddr == "" {
+		o.gwAddr = freeAddr(t)
+	}
+	s := &server{t: t, dataDir: o.dataDir, apiAddr: o.apiAddr, gwAddr: o.gwAddr, gw: "http://" + o.gwAddr, out: &logBuffer{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(slipwayBin, "server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr)
+	s.cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("starting slipway server: %v", err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(s.stop)
+
+	var err error
+	s.api, err = client.New(client.Config{Address: "http://" + o.apiAddr, Token: adminToken, Source: "api", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + o.apiAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("slipway server exited before it was healthy:\n%s", s.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slipway server not healthy after 30s (last error %v):\n%s", err, s.out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// restart starts a new server on s's data directory and ports.
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	return startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr})
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// stop ends the server gracefully if it still runs.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(30 * time.Second):
+			s.t.Errorf("slipway server ignored SIGTERM for 30s; killing it")
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	gwClient.CloseIdleConnections()
+	if s.t.Failed() {
+		s.t.Logf("log of server %d (last 150 lines):\n%s", s.pid(), tail(s.out.String(), 150))
+	}
+}
+
+// kill ends the server with SIGKILL and waits until it is reaped.
+func (s *server) kill() {
+	s.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		s.t.Fatalf("kill -9 server: %v", err)
+	}
+	<-s.exited
+	gwClient.CloseIdleConnections()
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// logBuffer collects a subprocess's output; safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ctx bounds one API call made by a test.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// call runs one API call with its own timeout (for loops, which would pile
+// up ctx's cleanups).
+func call[T any](f func(context.Context) (T, error)) (T, error) {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return f(c)
+}
+
+func (s *server) getEndpoint(name string) (*apitypes.Endpoint, error) {
+	return call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.GetEndpoint(c, name) })
+}
+
+func (s *server) deployments(endpoint string) ([]apitypes.Deployment, error) {
+	return call(func(c context.Context) ([]apitypes.Deployment, error) {
+		return s.api.ListDeployments(c, client.DeploymentListOptions{Endpoint: endpoint})
+	})
+}
+
+func (s *server) ledger(after int64) ([]apitypes.AuditEvent, error) {
+	return call(func(c context.Context) ([]apitypes.AuditEvent, error) {
+		return s.api.ListAuditEvents(c, client.AuditListOptions{AfterSeq: after})
+	})
+}
+
+// ---- models ----
+
+// linear is y = x·[1,1,1,1] + bias: the answer to linearInput (sum 10) is
+// 10+bias, which tells the versions apart.
+func linear(bias float32) *onnxmodel.MLP {
+	return onnxmodel.NewLinear([]float32{1, 1, 1, 1}, bias)
+}
+
+const linearInput = `{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`
+
+// writeFile writes b under a temp dir and returns its path and SHA-256.
+func writeFile(t *testing.T, name string, b []byte) (path, digest string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return path, hex.EncodeToString(sum[:])
+}
+
+// registerONNX registers the builtin-runtime version id answering 10+bias.
+func (s *server) registerONNX(t *testing.T, id string, bias float32) {
+	t.Helper()
+	b, err := linear(bias).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, digest := writeFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
+	s.register(t, &apitypes.ModelVersion{ArtifactURI: "file://" + path, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"}}, id)
+}
+
+// register registers mv under id ("model/version").
+func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
+	t.Helper()
+	model, version, _ := strings.Cut(id, "/")
+	mv.Model, mv.Version = model, version
+	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+		t.Fatalf("registering %s: %v", id, err)
+	}
+}
+
+// candidatePy is an OIP v2 model server (from internal/e2e): it answers the
+// sum of its inputs plus --bias after --delay-ms, or a 500 with --fail.
+// Health stays 200, so only a smoke test or analysis can tell it is bad.
+const candidatePy = `
+import argparse, json, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def reply(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith("/v2/health"):
+            self.reply(200, {"ready": True})
+        else:
+            self.reply(200, {"name": "candidate", "platform": "python", "inputs": [], "outputs": []})
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if ARGS.delay_ms:
+            time.sleep(ARGS.delay_ms / 1000.0)
+        if ARGS.fail:
+            self.reply(500, {"error": "candidate is broken"})
+            return
+        req = json.loads(raw)
+        total = sum(float(x) for t in req["inputs"] for x in t["data"]) + ARGS.bias
+        self.reply(200, {"model_name": "candidate", "outputs": [{"name": "y", "datatype": "FP64", "shape": [1], "data": [total]}]})
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--bias", type=float, default=0)
+ap.add_argument("--delay-ms", type=int, default=0)
+ap.add_argument("--fail", action="store_true")
+ARGS = ap.parse_args()
+srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), H)
+srv.daemon_threads = True
+srv.serve_forever()
+`
+
+// registerCandidate registers a process-runtime version running
+// candidatePy with args; it returns the script's path, which names its
+// processes in /proc.
+func (s *server) registerCandidate(t *testing.T, id string, args ...string) string {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not on PATH")
+	}
+	script, digest := writeFile(t, "candidate.py", []byte(candidatePy))
+	s.register(t, &apitypes.ModelVersion{
+		ArtifactURI: "file://" + script, SHA256: digest, Format: "custom",
+		Runtime: apitypes.Runtime{
+			Kind:          "process",
+			Command:       append([]string{python, script, "--port", "{port}"}, args...),
+			ReadinessPath: "/v2/health/ready",
+		},
+	}, id)
+	return script
+}
+
+// registerUnstartable registers a process-runtime version whose process
+// exits at once: its deployments fail.
+func (s *server) registerUnstartable(t *testing.T, id string) {
+	t.Helper()
+	weights, digest := writeFile(t, "weights.bin", []byte("not really weights"))
+	s.register(t, &apitypes.ModelVersion{
+		ArtifactURI: "file://" + weights, SHA256: digest, Format: "custom",
+		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", "echo weights corrupt >&2; exit 3", "--", "{port}"}},
+	}, id)
+}
+
+// smoke200 is a smoke test that wants a 200 to linearInput: a candidate
+// answering 500s fails it before it sees live traffic, and the analysis
+// has synthetic requests to judge when live traffic is thin.
+var smoke200 = &apitypes.SmokeTest{Requests: []apitypes.SmokeRequest{{Name: "sum of 1..4", Body: linearInput, ExpectStatus: http.StatusOK}}}
+
+func ptr[T any](v T) *T { return &v }
+
+// ---- waiting ----
+
+// waitServing waits until the endpoint is ready and its status traffic is
+// exactly want, each version with a ready replica.
+func (s *server) waitServing(t *testing.T, name string, want map[string]int) *apitypes.Endpoint {
+	t.Helper()
+	return s.waitEndpoint(t, name, fmt.Sprintf("ready serving %v", want), 60*time.Second, func(e *apitypes.Endpoint) bool {
+		if e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != len(want) {
+			return false
+		}
+		for _, tr := range e.Status.Traffic {
+			if want[tr.ModelVersion] != tr.Percent || tr.ReadyReplicas < 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitEndpoint polls the endpoint until cond holds or timeout passes.
+func (s *server) waitEndpoint(t *testing.T, name, what string, timeout time.Duration, cond func(*apitypes.Endpoint) bool) *apitypes.Endpoint {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *apitypes.Endpoint
+	var lastErr error
+	for {
+		e, err := s.getEndpoint(name)
+		if err == nil {
+			last = e
+			if cond(e) {
+				return e
+			}
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint %s: timed out after %s waiting for %s; last %s (err %v)", name, timeout, what, jsonString(last), lastErr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitTerminal polls deployment id until it has finished.
+func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *apitypes.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *apitypes.Deployment
+	for {
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		if err == nil {
+			last = d
+			if apitypes.DeploymentTerminal(d.Phase) {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s not finished after %s: %s (err %v)", id, timeout, jsonString(last), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// auditVerify runs `slipway audit verify` against the server.
+func (s *server) auditVerify(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(slipwayBin, "audit", "verify")
+	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s.apiAddr, "SLIPWAY_TOKEN="+adminToken)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hash chain intact") {
+		t.Fatalf("slipway audit verify: %v\n%s", err, out)
+	}
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// ---- inference ----
+
+var gwClient = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+}
+
+// answer is one infer request's outcome.
+type answer struct {
+	status  int
+	version string // Slipway-Served-Version
+	body    []byte
+}
+
+// infer sends linearInput to the endpoint; a transport error is returned.
+func (s *server) infer(endpoint string) (answer, error) {
+	return post(s.gw+"/v2/models/"+endpoint+"/infer", linearInput)
+}
+
+func post(url, body string) (answer, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := gwClient.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{status: resp.StatusCode, version: resp.Header.Get("Slipway-Served-Version"), body: b}, nil
+}
+
+// value decodes the single output value of an infer response.
+func value(b []byte) (float64, error) {
+	var resp struct {
+		Outputs []struct {
+			Data []float64 `json:"data"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return 0, fmt.Errorf("decoding infer response %q: %w", b, err)
+	}
+	if len(resp.Outputs) != 1 || len(resp.Outputs[0].Data) != 1 {
+		return 0, fmt.Errorf("infer response %q: want one output with one value", b)
+	}
+	return resp.Outputs[0].Data[0], nil
+}
+
+// check says what is wrong with an answer, given each version's expected
+// value, or "" when it is a 200 with the right value from a known version.
+func check(a answer, err error, want map[string]float64) string {
+	if err != nil {
+		return "transport error: " + err.Error()
+	}
+	if a.status != http.StatusOK {
+		return fmt.Sprintf("status %d: %s", a.status, a.body)
+	}
+	w, ok := want[a.version]
+	if !ok {
+		return fmt.Sprintf("answered by %q, not a version of the endpoint", a.version)
+	}
+	v, verr := value(a.body)
+	if verr != nil {
+		return verr.Error()
+	}
+	if v != w {
+		return fmt.Sprintf("%s answered %v, want %v", a.version, v, w)
+	}
+	return ""
+}

@@ -1,0 +1,338 @@
+package soak_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+)
+
+// killVersions are the versions the kill soak moves its endpoints between:
+// four good ones, one whose smoke test fails (rolled back) and one that
+// cannot start (failed).
+var killGood = map[string]float64{"m/1": 110, "m/2": 210, "m/3": 310, "m/4": 410}
+
+const (
+	killBroken      = "m/broken"
+	killUnstartable = "m/unstartable"
+)
+
+// snapshot is what the API had acknowledged just before a kill.
+type snapshot struct {
+	deployments map[string]apitypes.Deployment
+	ledger      []apitypes.AuditEvent
+}
+
+func (s *server) snapshot(t *testing.T, endpoints []string) snapshot {
+	t.Helper()
+	snap := snapshot{deployments: map[string]apitypes.Deployment{}}
+	for _, name := range endpoints {
+		ds, err := s.deployments(name)
+		if err != nil {
+			t.Fatalf("listing deployments of %s: %v", name, err)
+		}
+		for _, d := range ds {
+			snap.deployments[d.ID] = d
+		}
+	}
+	var err error
+	if snap.ledger, err = s.ledger(0); err != nil {
+		t.Fatalf("listing the ledger: %v", err)
+	}
+	return snap
+}
+
+// killStats counts what the kill soak did.
+type killStats struct {
+	kills, rollouts, inflight, inflightAcked, aborts int
+	modes                                            map[string]int
+	phases                                           map[string]int
+	ledger                                           int
+	restart                                          time.Duration // total time from kill to healthy
+}
+
+// kill -9 the server at random points across many rollouts. After each
+// restart nothing acknowledged is lost, the ledger verifies, every
+// endpoint ends in a terminal, consistent state and serves what it says,
+// and no replica outlives the server that started it.
+func TestSoakKillServerDuringRollouts(t *testing.T) {
+	cfg := config(t)
+	rng := cfg.rng(t)
+	kills := cfg.count(t, "SLIPWAY_SOAK_KILLS", 50)
+	start := time.Now()
+
+	s := startServer(t, serverOpts{})
+	for id, want := range killGood {
+		s.registerONNX(t, id, float32(want-10))
+	}
+	script := s.registerCandidate(t, killBroken, "--fail")
+	s.registerUnstartable(t, killUnstartable)
+	for _, p := range []*apitypes.DeploymentPolicy{
+		{Name: "now", Strategy: "all_at_once", SmokeTest: smoke200},
+		{
+			Name: "canary", Strategy: "canary", SmokeTest: smoke200,
+			Steps: []apitypes.CanaryStep{{TrafficPercent: 20, Bake: "300ms"}, {TrafficPercent: 50, Bake: "300ms"}},
+			Analysis: &apitypes.Analysis{
+				Interval: "100ms", MinRequests: 3, MaxErrorRate: ptr(0.01), MaxLatencyP99: "2s",
+			},
+		},
+	} {
+		if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpoints := []string{"alpha", "beta"}
+	for _, name := range endpoints {
+		if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: name, ModelVersion: "m/1", DeploymentPolicy: "now"}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitServing(t, name, map[string]int{"m/1": 100})
+	}
+	if got := replicas(script); len(got) != len(endpoints) {
+		t.Fatalf("replica processes = %v; want one `slipway worker` per endpoint (is the /proc scan blind?)", got)
+	}
+
+	st := killStats{modes: map[string]int{}, phases: map[string]int{}}
+	acked := map[string]string{} // deployment id → endpoint, as the API returned them
+	for round := range kills {
+		var inflight chan *apitypes.Endpoint
+		mode := pick(rng, []string{"after-ack", "mid-rollout", "mid-rollout", "mid-rollout", "in-flight-update"})
+		// Every round starts a rollout on alpha, every other one on beta too.
+		for i, name := range endpoints {
+			if i > 0 && rng.IntN(2) == 0 {
+				continue
+			}
+			e, err := s.getEndpoint(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary"})
+			if mode == "in-flight-update" && i == 0 {
+				// The kill races this update: it may or may not be
+				// committed, but never half.
+				inflight = make(chan *apitypes.Endpoint, 1)
+				go func() {
+					out, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) })
+					if err != nil {
+						out = nil
+					}
+					inflight <- out
+				}()
+				st.inflight++
+				continue
+			}
+			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+				t.Fatalf("round %d: retargeting %s to %s: %v", round, name, e.ModelVersion, err)
+			}
+			ds, err := s.deployments(name)
+			if err != nil || len(ds) == 0 || ds[0].ToVersion != e.ModelVersion {
+				t.Fatalf("round %d: no deployment of %s to %s listed (%v): %s", round, name, e.ModelVersion, err, jsonString(ds))
+			}
+			acked[ds[0].ID] = name
+			st.rollouts++
+			if rng.IntN(10) == 0 {
+				// An operator aborts now and then.
+				_, _ = call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.AbortDeployment(c, ds[0].ID) })
+				st.aborts++
+			}
+		}
+		var delay time.Duration
+		switch mode {
+		case "mid-rollout":
+			delay = time.Duration(rng.IntN(1500)) * time.Millisecond
+		case "in-flight-update":
+			delay = time.Duration(rng.IntN(40)) * time.Millisecond
+		}
+		var snap snapshot
+		if mode == "in-flight-update" {
+			snap = s.snapshot(t, endpoints)
+			time.Sleep(delay)
+		} else {
+			time.Sleep(delay)
+			snap = s.snapshot(t, endpoints)
+		}
+		st.modes[mode]++
+		killedAt := time.Now()
+		s.kill()
+		st.kills++
+		var committed *apitypes.Endpoint // the racing update, if it was answered
+		if inflight != nil {
+			if committed = <-inflight; committed != nil {
+				st.inflightAcked++
+			}
+		}
+		eventually(t, "every replica of the killed server to die", 10*time.Second, func() bool { return len(replicas(script)) == 0 })
+
+		s = s.restart(t)
+		st.restart += time.Since(killedAt)
+		if committed != nil {
+			// Answered before the kill: its deployment must be there.
+			ds, err := s.deployments(committed.Name)
+			if err != nil || !slices.ContainsFunc(ds, func(d apitypes.Deployment) bool {
+				return d.EndpointRevision == committed.Revision && d.ToVersion == committed.ModelVersion
+			}) {
+				t.Fatalf("round %d: the update of %s to %s (revision %d) was answered before the kill, but its deployment is gone (%v): %s",
+					round, committed.Name, committed.ModelVersion, committed.Revision, err, jsonString(ds))
+			}
+		}
+		s.checkAfterRestart(t, round, mode, snap, endpoints, script)
+		for id, name := range acked {
+			if _, ok := snap.deployments[id]; !ok {
+				t.Fatalf("round %d: deployment %s of %s was acknowledged by the API but not listed before the kill", round, id, name)
+			}
+		}
+	}
+
+	// Every acknowledged deployment is still there, finished.
+	for id := range acked {
+		d := s.waitTerminal(t, id, 60*time.Second)
+		st.phases[d.Phase]++
+	}
+	all, err := s.ledger(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ledger = len(all)
+	if st.rollouts+st.inflight < kills {
+		t.Errorf("%d rollouts for %d kills; every kill should hit at least one", st.rollouts+st.inflight, kills)
+	}
+	t.Logf("SOAK kill: %d kills (%s), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
+		"mean kill → healthy %v; wall %v; seed %d",
+		st.kills, sortedKeys(st.modes), st.rollouts, st.inflight, st.inflightAcked, st.aborts, sortedKeys(st.phases), st.ledger,
+		(st.restart / time.Duration(max(st.kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
+}
+
+// killTarget picks the next target: mostly a good version other than the
+// current one, sometimes a bad one.
+func killTarget(rng *rand.Rand, current string) string {
+	switch n := rng.IntN(20); {
+	case n < 2:
+		return killBroken
+	case n < 3:
+		return killUnstartable
+	}
+	var good []string
+	for _, v := range slices.Sorted(maps.Keys(killGood)) {
+		if v != current {
+			good = append(good, v)
+		}
+	}
+	return pick(rng, good)
+}
+
+func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// checkAfterRestart asserts, on the restarted server, that nothing in snap
+// was lost and that every endpoint settles consistently.
+func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap snapshot, endpoints []string, scripts ...string) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("round %d (kill %s): %s", round, mode, fmt.Sprintf(format, args...))
+	}
+	// No ledger event lost or changed: what was listed is a prefix of
+	// what is there now.
+	after, err := s.ledger(0)
+	if err != nil {
+		fail("listing the ledger after the restart: %v", err)
+	}
+	if len(after) < len(snap.ledger) {
+		fail("ledger has %d events after the restart, %d before the kill", len(after), len(snap.ledger))
+	}
+	for i, e := range snap.ledger {
+		if a := after[i]; a.Seq != e.Seq || a.Hash != e.Hash {
+			fail("ledger event %d was seq %d hash %s before the kill, seq %d hash %s after", i, e.Seq, e.Hash, a.Seq, a.Hash)
+		}
+	}
+	// No deployment lost; a finished one is unchanged; a running one keeps
+	// every event it had.
+	for id, before := range snap.deployments {
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		if err != nil {
+			fail("deployment %s (%s, listed before the kill) after the restart: %v", id, before.Phase, err)
+		}
+		if apitypes.DeploymentTerminal(before.Phase) && (d.Phase != before.Phase || d.Reason != before.Reason) {
+			fail("deployment %s was %s (%q) before the kill, %s (%q) after", id, before.Phase, before.Reason, d.Phase, d.Reason)
+		}
+		if len(d.Events) < len(before.Events) {
+			fail("deployment %s had %d events before the kill, %d after", id, len(before.Events), len(d.Events))
+		}
+		for i, e := range before.Events {
+			if a := d.Events[i]; a.Phase != e.Phase || a.Message != e.Message || a.Step != e.Step || !a.Time.Equal(e.Time) {
+				fail("deployment %s event %d was %s before the kill, %s after", id, i, jsonString(e), jsonString(a))
+			}
+		}
+	}
+	// Every deployment finishes.
+	eventually(t, fmt.Sprintf("round %d: every deployment to finish after the restart", round), 90*time.Second, func() bool {
+		ds, err := call(func(c context.Context) ([]apitypes.Deployment, error) {
+			return s.api.ListDeployments(c, client.DeploymentListOptions{Active: true})
+		})
+		return err == nil && len(ds) == 0
+	})
+	// Each endpoint's target is what its last deployment left, and that is
+	// what serves.
+	var wantReplicas int
+	for _, name := range endpoints {
+		ds, err := s.deployments(name)
+		if err != nil || len(ds) == 0 {
+			fail("deployments of %s: %v %s", name, err, jsonString(ds))
+		}
+		last := ds[0]
+		e, err := s.getEndpoint(name)
+		if err != nil {
+			fail("endpoint %s: %v", name, err)
+		}
+		want := last.FromVersion
+		if last.Phase == apitypes.DeploySucceeded {
+			want = last.ToVersion
+		}
+		if e.ModelVersion != want || len(e.TrafficSplit) != 0 {
+			fail("endpoint %s targets %s (split %v) but its last deployment %s %s→%s ended %s (%s)",
+				name, e.ModelVersion, e.TrafficSplit, last.ID, last.FromVersion, last.ToVersion, last.Phase, last.Reason)
+		}
+		if _, ok := killGood[want]; !ok {
+			fail("endpoint %s targets %s, which cannot serve", name, want)
+		}
+		s.waitServing(t, name, map[string]int{want: 100})
+		// The route may lag the status by one reconciliation.
+		eventually(t, fmt.Sprintf("round %d: %s to answer from %s", round, name, want), 30*time.Second, func() bool {
+			a, err := s.infer(name)
+			return check(a, err, map[string]float64{want: killGood[want]}) == ""
+		})
+		for range 5 {
+			a, err := s.infer(name)
+			if bad := check(a, err, map[string]float64{want: killGood[want]}); bad != "" {
+				fail("endpoint %s should serve only %s: %s", name, want, bad)
+			}
+		}
+		wantReplicas += max(e.Replicas.Min, 1)
+	}
+	// No orphans: every replica is a child of this server, and only the
+	// serving versions' replicas are left.
+	if o := orphans(s.pid(), scripts...); len(o) > 0 {
+		fail("replicas not started by the running server %d: %v", s.pid(), o)
+	}
+	eventually(t, fmt.Sprintf("round %d: only the %d serving replicas to run", round, wantReplicas), 30*time.Second, func() bool {
+		return len(replicas(scripts...)) == wantReplicas
+	})
+	s.auditVerify(t)
+}
+
+// sortedKeys is for stable log lines.
+func sortedKeys(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, " ")
+}

@@ -1,0 +1,171 @@
+package soak_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
+)
+
+// loadStats is what liveLoad saw.
+type loadStats struct {
+	requests  int
+	byVersion map[string]int
+	failures  []string // what was wrong with each failed request
+}
+
+// liveLoad sends linearInput to the endpoint from n goroutines, pausing
+// pause between requests, until stopped; every answer must be a 200 with
+// the value of the version that says it answered.
+func (s *server) liveLoad(endpoint string, n int, pause time.Duration, want map[string]float64) (stop func() loadStats) {
+	var (
+		mu  sync.Mutex
+		st  = loadStats{byVersion: map[string]int{}}
+		wg  sync.WaitGroup
+		end atomic.Bool
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !end.Load() {
+				sent := time.Now()
+				a, err := s.infer(endpoint)
+				bad := check(a, err, want)
+				mu.Lock()
+				st.requests++
+				if bad == "" {
+					st.byVersion[a.version]++
+				} else {
+					st.failures = append(st.failures, sent.Format("15:04:05.000")+" "+bad)
+				}
+				mu.Unlock()
+				time.Sleep(pause)
+			}
+		}()
+	}
+	return func() loadStats {
+		end.Store(true)
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return st
+	}
+}
+
+// Rollouts and rollbacks, one after the other, under continuous load
+// through the gateway: good versions go out with every strategy, bad ones
+// (too slow for the analysis, or failing the smoke test) are rolled back,
+// and not one request fails on the way.
+func TestSoakRolloutsUnderLoad(t *testing.T) {
+	cfg := config(t)
+	rng := cfg.rng(t)
+	rollouts := cfg.count(t, "SLIPWAY_SOAK_ROLLOUTS", 20)
+	start := time.Now()
+
+	s := startServer(t, serverOpts{})
+	want := map[string]float64{}
+	good := []string{"l/1", "l/2", "l/3", "l/4"}
+	for i, id := range good {
+		bias := float32(100 * (i + 1))
+		s.registerONNX(t, id, bias)
+		want[id] = float64(bias) + 10
+	}
+	// Slow answers the right kind of value (10+900), 400ms late: the p99
+	// gate rolls it back, but every request it took succeeds.
+	s.registerCandidate(t, "l/slow", "--bias", "900", "--delay-ms", "400")
+	want["l/slow"] = 910
+	// Broken answers 500s: the smoke test stops it before live traffic.
+	s.registerCandidate(t, "l/broken", "--fail")
+	bad := []string{"l/slow", "l/broken"}
+
+	analysis := &apitypes.Analysis{Interval: "100ms", MinRequests: 5, MaxErrorRate: ptr(0.01), MaxLatencyP99: "250ms"}
+	policies := []*apitypes.DeploymentPolicy{
+		{Name: "canary", Strategy: "canary", SmokeTest: smoke200, Analysis: analysis,
+			Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "400ms"}, {TrafficPercent: 50, Bake: "400ms"}}},
+		{Name: "linear", Strategy: "linear", SmokeTest: smoke200, Analysis: analysis,
+			Linear: &apitypes.Linear{StepPercent: 34, Interval: "300ms"}},
+		{Name: "bluegreen", Strategy: "blue_green", SmokeTest: smoke200, BlueGreen: &apitypes.BlueGreen{TerminationWait: "300ms"}},
+		{Name: "now", Strategy: "all_at_once", SmokeTest: smoke200},
+	}
+	for _, p := range policies {
+		if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+			t.Fatalf("policy %s: %v", p.Name, err)
+		}
+	}
+	if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "live", ModelVersion: "l/1", DeploymentPolicy: "now"}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitServing(t, "live", map[string]int{"l/1": 100})
+
+	stop := s.liveLoad("live", 4, 2*time.Millisecond, want)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	outcomes := map[string]int{}
+	current := "l/1"
+	served := map[string]bool{"l/1": true} // versions that must have answered
+	for i := range rollouts {
+		target, policy, wantPhase := "", "", apitypes.DeploySucceeded
+		if i%4 == 3 {
+			// Every fourth rollout is a bad version; canary and linear
+			// both judge live traffic.
+			target, policy, wantPhase = bad[(i/4)%2], pick(rng, []string{"canary", "linear"}), apitypes.DeployRolledBack
+		} else {
+			others := slices.DeleteFunc(slices.Clone(good), func(v string) bool { return v == current })
+			target, policy = pick(rng, others), policies[rng.IntN(len(policies))].Name
+		}
+		e, err := s.getEndpoint("live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ModelVersion, e.DeploymentPolicy = target, policy
+		if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+			t.Fatalf("rollout %d: retargeting to %s: %v", i, target, err)
+		}
+		ds, err := s.deployments("live")
+		if err != nil || len(ds) == 0 || ds[0].ToVersion != target {
+			t.Fatalf("rollout %d: no deployment to %s listed (%v)", i, target, err)
+		}
+		d := s.waitTerminal(t, ds[0].ID, 60*time.Second)
+		outcomes[fmt.Sprintf("%s %s", policy, d.Phase)]++
+		if d.Phase != wantPhase {
+			t.Fatalf("rollout %d: %s under %s ended %s (%s), want %s", i, target, policy, d.Phase, d.Reason, wantPhase)
+		}
+		if d.Phase == apitypes.DeploySucceeded {
+			current = target
+		}
+		if target != "l/broken" {
+			served[target] = true
+		}
+		s.waitServing(t, "live", map[string]int{current: 100})
+		eventually(t, "the previous version's replicas to stop", 30*time.Second, func() bool { return len(replicas()) == 1 })
+	}
+	time.Sleep(200 * time.Millisecond) // and a moment after the last one
+	st := stop()
+	stopped = true
+
+	t.Logf("SOAK load: %d rollouts (%v) under load: %d requests, %d failed, answers by version %v; wall %v; seed %d",
+		rollouts, sortedKeys(outcomes), st.requests, len(st.failures), sortedKeys(st.byVersion), time.Since(start).Round(time.Second), cfg.seed)
+	if len(st.failures) > 0 {
+		t.Errorf("%d of %d requests failed during the rollouts; want 0. First ones:\n%v", len(st.failures), st.requests, st.failures[:min(len(st.failures), 20)])
+	}
+	for _, v := range slices.Sorted(maps.Keys(served)) {
+		if st.byVersion[v] == 0 {
+			t.Errorf("version %s answered no request: the load did not reach it (answers %v)", v, st.byVersion)
+		}
+	}
+	if st.byVersion["l/broken"] != 0 {
+		t.Errorf("the broken version answered %d live requests; the smoke test should keep it from live traffic", st.byVersion["l/broken"])
+	}
+	s.auditVerify(t)
+}
