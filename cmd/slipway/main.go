@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/cli"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
@@ -118,6 +119,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.GatewayURL, "gateway-url", "", "gateway URL as clients reach it (default: from --gateway-listen)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.DurationVar(&cfg.ReplicaStartTimeout, "replica-start-timeout", 60*time.Second, "how long a replica may take from start to ready; three failed starts fail a deployment")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}

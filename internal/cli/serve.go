@@ -32,6 +32,8 @@ type ServeConfig struct {
 	// WorkerCommand starts a builtin replica: this binary and "worker".
 	WorkerCommand []string
 	GatewayToken  string // SLIPWAY_GATEWAY_TOKEN
+	// ReplicaStartTimeout bounds a replica's start to readiness (0 = 60s).
+	ReplicaStartTimeout time.Duration
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -71,6 +73,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		Logger:        cfg.Logger,
 		WorkerCommand: cfg.WorkerCommand,
 		GatewayToken:  cfg.GatewayToken,
+
+		ReplicaStartTimeout: cfg.ReplicaStartTimeout,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
@@ -83,6 +84,10 @@ func (a *artifacts) fetch(ctx context.Context, uri string) (*download, error) {
 		err = cerr
 	}
 	switch {
+	case err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)):
+		// Writing our copy failed: the server's disk, not the client's URI.
+		d.discard()
+		return nil, fmt.Errorf("storing %s: %w", uri, err)
 	case err != nil:
 		d.discard()
 		return nil, &apitypes.Error{Code: apitypes.CodeUnprocessable, Field: "artifact_uri", Message: fmt.Sprintf("reading %s: %v", uri, err)}

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
@@ -98,11 +99,30 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		e = internalError
+		if de := s.diskError(err); de != nil {
+			e = de
+		}
 	}
 	if e.Code == apitypes.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 	}
 	writeJSON(w, e.Status(), e)
+}
+
+// diskError explains a write the data directory refused, which the
+// operator, not the client, must fix; nil for any other error. The write
+// was a transaction that rolled back, or an artifact removed again, so
+// nothing of the call remains.
+func (s *Server) diskError(err error) *apitypes.Error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return apitypes.Errorf(apitypes.CodeUnavailable, "the data directory %s is full (no space left on device); nothing was changed: free space there and retry", s.cfg.DataDir)
+	case errors.Is(err, syscall.EROFS):
+		return apitypes.Errorf(apitypes.CodeUnavailable, "the data directory %s is read-only; nothing was changed: make it writable and retry", s.cfg.DataDir)
+	case errors.Is(err, syscall.EIO):
+		return apitypes.Errorf(apitypes.CodeUnavailable, "the data directory %s failed a disk operation (input/output error); the change was not saved: check the disk and the server log", s.cfg.DataDir)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

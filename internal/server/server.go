@@ -42,6 +42,10 @@ type Config struct {
 	// GatewayToken, when set, is required as a bearer token by /v2 calls
 	// other than health.
 	GatewayToken string
+	// ReplicaStartTimeout bounds a replica's start to readiness (0 = the
+	// supervisor's default, 60s); three failed starts in a row fail the
+	// deployment.
+	ReplicaStartTimeout time.Duration
 }
 
 // DefaultMaxBodyBytes limits request bodies when Config.MaxBodyBytes is 0.

@@ -40,6 +40,7 @@ func (s *Server) startServing() {
 	s.sup = supervisor.New(supervisor.Config{
 		WorkerCommand: s.cfg.WorkerCommand,
 		Logger:        s.log,
+		StartTimeout:  s.cfg.ReplicaStartTimeout,
 		InFlight:      s.gw.BackendInFlight,
 		OnChange:      func(endpoint, _ string) { rec.Trigger(endpoint) },
 	})

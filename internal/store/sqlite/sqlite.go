@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -60,6 +62,12 @@ func Open(path string) (*DB, error) {
 		return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + strings.Join(params, "&")
 	}
 
+	// SQLite cannot say why it fails to open a file in a directory that
+	// refuses writes; the file system can. (A full disk is no reason to
+	// refuse to start: reads and inference still work.)
+	if err := probeWritable(filepath.Dir(abs), 0); err != nil {
+		return nil, fmt.Errorf("open %s: the directory %s is not writable: %w", abs, filepath.Dir(abs), err)
+	}
 	db := &DB{path: abs}
 	// WAL lets readers run beside the writer; synchronous=NORMAL is the
 	// durable-enough setting WAL is designed for.
@@ -104,16 +112,52 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
+		return db.diskError(fmt.Errorf("begin write: %w", err))
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op once committed
 	if err := fn(&Tx{tx: tx}); err != nil {
-		return err
+		return db.diskError(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return db.diskError(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// diskError marks a failure of the disk under the database with the errno
+// it stands for (syscall.ENOSPC, EROFS, or EIO when nothing more precise is
+// known), so that callers can explain it without knowing this driver.
+// SQLite reports a write refused by the file system as a bare I/O error, so
+// for those a probe of the directory finds the cause.
+func (db *DB) diskError(err error) error {
+	switch sqliteCode(err) & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("%w: %w", err, syscall.ENOSPC)
+	case sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("%w: %w", err, syscall.EROFS)
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		if perr := probeWritable(filepath.Dir(db.path), 4096); perr != nil {
+			return fmt.Errorf("%w: %w", err, perr)
+		}
+		return fmt.Errorf("%w: %w", err, syscall.EIO)
+	}
+	return err
+}
+
+// probeWritable creates a file of n bytes in dir and removes it: nil if
+// that works, else the file system's reason, such as a read-only or full
+// disk.
+func probeWritable(dir string, n int) error {
+	f, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, n))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // migrate applies, in order, every embedded migration not yet recorded in
