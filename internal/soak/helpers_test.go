@@ -500,6 +500,26 @@ func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *a
 	}
 }
 
+// waitDeployment polls deployment id until cond holds; it fails if the
+// deployment finishes first.
+func (s *server) waitDeployment(t *testing.T, id, what string, timeout time.Duration, cond func(*apitypes.Deployment) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		if err == nil && cond(d) {
+			return
+		}
+		if err == nil && apitypes.DeploymentTerminal(d.Phase) {
+			t.Fatalf("deployment %s ended %s (%s) while waiting for %s", id, d.Phase, d.Reason, what)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s: timed out after %s waiting for %s; last %s (err %v)", id, timeout, what, jsonString(d), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // eventually polls cond until it holds or timeout passes.
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

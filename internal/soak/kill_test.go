@@ -52,7 +52,7 @@ func (s *server) snapshot(t *testing.T, endpoints []string) snapshot {
 
 // killStats counts what the kill soak did.
 type killStats struct {
-	kills, rollouts, inflight, inflightAcked, aborts int
+	kills, recoveryKills, rollouts, inflight, inflightAcked, aborts int
 	modes                                            map[string]int
 	phases                                           map[string]int
 	ledger                                           int
@@ -91,20 +91,28 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 	}
 	endpoints := []string{"alpha", "beta"}
 	for _, name := range endpoints {
-		if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: name, ModelVersion: "m/1", DeploymentPolicy: "now"}); err != nil {
+		// beta runs two replicas: rollouts and restarts must keep both.
+		r := apitypes.Replicas{Min: 1, Max: 1}
+		if name == "beta" {
+			r = apitypes.Replicas{Min: 2, Max: 2}
+		}
+		if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: name, ModelVersion: "m/1", DeploymentPolicy: "now", Replicas: r}); err != nil {
 			t.Fatal(err)
 		}
 		s.waitServing(t, name, map[string]int{"m/1": 100})
 	}
-	if got := replicas(script); len(got) != len(endpoints) {
-		t.Fatalf("replica processes = %v; want one `slipway worker` per endpoint (is the /proc scan blind?)", got)
-	}
+	// The /proc scan must see the 3 `slipway worker`s of alpha and beta,
+	// or the orphan checks below would be blind.
+	eventually(t, "3 replica processes", 30*time.Second, func() bool { return len(replicas(script)) == 3 })
 
 	st := killStats{modes: map[string]int{}, phases: map[string]int{}}
 	acked := map[string]string{} // deployment id → endpoint, as the API returned them
 	for round := range kills {
-		var inflight chan *apitypes.Endpoint
-		mode := pick(rng, []string{"after-ack", "mid-rollout", "mid-rollout", "mid-rollout", "in-flight-update"})
+		var (
+			inflight chan *apitypes.Endpoint
+			racing   *apitypes.Endpoint // the update to send as the kill comes
+		)
+		mode := pick(rng, []string{"after-ack", "mid-rollout", "mid-rollout", "in-flight-update", "in-flight-update"})
 		// Every round starts a rollout on alpha, every other one on beta too.
 		for i, name := range endpoints {
 			if i > 0 && rng.IntN(2) == 0 {
@@ -116,17 +124,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 			}
 			e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary"})
 			if mode == "in-flight-update" && i == 0 {
-				// The kill races this update: it may or may not be
-				// committed, but never half.
-				inflight = make(chan *apitypes.Endpoint, 1)
-				go func() {
-					out, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) })
-					if err != nil {
-						out = nil
-					}
-					inflight <- out
-				}()
-				st.inflight++
+				racing = e
 				continue
 			}
 			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
@@ -149,11 +147,23 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		case "mid-rollout":
 			delay = time.Duration(rng.IntN(1500)) * time.Millisecond
 		case "in-flight-update":
-			delay = time.Duration(rng.IntN(40)) * time.Millisecond
+			delay = time.Duration(rng.IntN(8000)) * time.Microsecond
 		}
 		var snap snapshot
-		if mode == "in-flight-update" {
+		if racing != nil {
+			// The kill races this update: it may or may not be
+			// committed, but never half, and if it was answered it
+			// stays.
 			snap = s.snapshot(t, endpoints)
+			inflight = make(chan *apitypes.Endpoint, 1)
+			go func() {
+				out, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, racing) })
+				if err != nil {
+					out = nil
+				}
+				inflight <- out
+			}()
+			st.inflight++
 			time.Sleep(delay)
 		} else {
 			time.Sleep(delay)
@@ -173,6 +183,16 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 
 		s = s.restart(t)
 		st.restart += time.Since(killedAt)
+		if rng.IntN(5) == 0 {
+			// Now and then the restarted server is killed again while it
+			// recovers: resuming must be as crash-safe as rolling out.
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+			s.kill()
+			st.kills++
+			st.recoveryKills++
+			eventually(t, "every replica of the killed server to die", 10*time.Second, func() bool { return len(replicas(script)) == 0 })
+			s = s.restart(t)
+		}
 		if committed != nil {
 			// Answered before the kill: its deployment must be there.
 			ds, err := s.deployments(committed.Name)
@@ -204,10 +224,10 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 	if st.rollouts+st.inflight < kills {
 		t.Errorf("%d rollouts for %d kills; every kill should hit at least one", st.rollouts+st.inflight, kills)
 	}
-	t.Logf("SOAK kill: %d kills (%s), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
+	t.Logf("SOAK kill: %d kills (%s; %d more during recovery), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
 		"mean kill → healthy %v; wall %v; seed %d",
-		st.kills, sortedKeys(st.modes), st.rollouts, st.inflight, st.inflightAcked, st.aborts, sortedKeys(st.phases), st.ledger,
-		(st.restart / time.Duration(max(st.kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
+		st.kills, sortedKeys(st.modes), st.recoveryKills, st.rollouts, st.inflight, st.inflightAcked, st.aborts, sortedKeys(st.phases), st.ledger,
+		(st.restart / time.Duration(max(kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
 }
 
 // killTarget picks the next target: mostly a good version other than the

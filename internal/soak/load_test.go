@@ -116,6 +116,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 	served := map[string]bool{"l/1": true} // versions that must have answered
 	for i := range rollouts {
 		target, policy, wantPhase := "", "", apitypes.DeploySucceeded
+		abort := i%8 == 5 // an operator aborts a good canary half way
 		if i%4 == 3 {
 			// Every fourth rollout is a bad version; canary and linear
 			// both judge live traffic.
@@ -123,6 +124,9 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		} else {
 			others := slices.DeleteFunc(slices.Clone(good), func(v string) bool { return v == current })
 			target, policy = pick(rng, others), policies[rng.IntN(len(policies))].Name
+		}
+		if abort {
+			policy, wantPhase = "canary", apitypes.DeployAborted
 		}
 		e, err := s.getEndpoint("live")
 		if err != nil {
@@ -135,6 +139,18 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		ds, err := s.deployments("live")
 		if err != nil || len(ds) == 0 || ds[0].ToVersion != target {
 			t.Fatalf("rollout %d: no deployment to %s listed (%v)", i, target, err)
+		}
+		if abort {
+			s.waitDeployment(t, ds[0].ID, "the canary to take live traffic", 60*time.Second, func(d *apitypes.Deployment) bool {
+				return d.Phase == apitypes.DeployProgressing
+			})
+			_, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.AbortDeployment(c, ds[0].ID) })
+			switch {
+			case apitypes.IsConflict(err):
+				wantPhase = apitypes.DeploySucceeded // it finished first
+			case err != nil:
+				t.Fatalf("rollout %d: abort: %v", i, err)
+			}
 		}
 		d := s.waitTerminal(t, ds[0].ID, 60*time.Second)
 		outcomes[fmt.Sprintf("%s %s", policy, d.Phase)]++
