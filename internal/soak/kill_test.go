@@ -52,11 +52,13 @@ func (s *server) snapshot(t *testing.T, endpoints []string) snapshot {
 
 // killStats counts what the kill soak did.
 type killStats struct {
-	kills, recoveryKills, rollouts, inflight, inflightAcked, aborts int
-	modes                                            map[string]int
-	phases                                           map[string]int
-	ledger                                           int
-	restart                                          time.Duration // total time from kill to healthy
+	kills, recoveryKills int
+	rollouts             int // acknowledged by the API
+	inflight, inflightOK int // updates racing the kill, and how many were answered
+	aborts               int
+	modes, phases        map[string]int
+	ledger               int
+	restart              time.Duration // total time from kill to healthy
 }
 
 // kill -9 the server at random points across many rollouts. After each
@@ -176,7 +178,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		var committed *apitypes.Endpoint // the racing update, if it was answered
 		if inflight != nil {
 			if committed = <-inflight; committed != nil {
-				st.inflightAcked++
+				st.inflightOK++
 			}
 		}
 		eventually(t, "every replica of the killed server to die", 10*time.Second, func() bool { return len(replicas(script)) == 0 })
@@ -226,7 +228,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 	}
 	t.Logf("SOAK kill: %d kills (%s; %d more during recovery), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
 		"mean kill → healthy %v; wall %v; seed %d",
-		st.kills, sortedKeys(st.modes), st.recoveryKills, st.rollouts, st.inflight, st.inflightAcked, st.aborts, sortedKeys(st.phases), st.ledger,
+		st.kills, sortedKeys(st.modes), st.recoveryKills, st.rollouts, st.inflight, st.inflightOK, st.aborts, sortedKeys(st.phases), st.ledger,
 		(st.restart / time.Duration(max(kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
 }
 
