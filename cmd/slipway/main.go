@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,6 +121,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&cfg.ReplicaStartTimeout, "replica-start-timeout", 60*time.Second, "how long a replica may take from start to ready; three failed starts fail a deployment")
+	fs.Func("artifact-sources", "comma-separated prefixes artifacts may be fetched from, e.g. file:///srv/models,https://models.example.com/ (default: anywhere the server can read)", func(v string) error {
+		cfg.ArtifactSources = append(cfg.ArtifactSources, strings.Split(v, ",")...)
+		return nil
+	})
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ type ServeConfig struct {
 	GatewayToken  string // SLIPWAY_GATEWAY_TOKEN
 	// ReplicaStartTimeout bounds a replica's start to readiness (0 = 60s).
 	ReplicaStartTimeout time.Duration
+	// ArtifactSources limits where artifacts may come from (empty: anywhere).
+	ArtifactSources []string
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -75,6 +77,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		GatewayToken:  cfg.GatewayToken,
 
 		ReplicaStartTimeout: cfg.ReplicaStartTimeout,
+		ArtifactSources:     cfg.ArtifactSources,
 	})
 	if err != nil {
 		return err

@@ -27,11 +27,12 @@ const (
 // sha256/<hex digest>, so two versions with the same bytes share one file.
 // Downloads land in tmp/ first and move into place only once verified.
 type artifacts struct {
-	dir    string
-	client *http.Client
+	dir     string
+	client  *http.Client
+	sources artifactSources
 }
 
-func openArtifacts(dir string) (*artifacts, error) {
+func openArtifacts(dir string, sources artifactSources) (*artifacts, error) {
 	for _, d := range []string{filepath.Join(dir, "sha256"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("artifacts: %w", err)
@@ -42,13 +43,19 @@ func openArtifacts(dir string) (*artifacts, error) {
 	for _, f := range leftovers {
 		_ = os.Remove(f)
 	}
-	return &artifacts{
-		dir: dir,
-		client: &http.Client{
-			Timeout:   fetchTimeout,
-			Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute, TLSHandshakeTimeout: 10 * time.Second},
+	a := &artifacts{dir: dir, sources: sources}
+	a.client = &http.Client{
+		Timeout:   fetchTimeout,
+		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute, TLSHandshakeTimeout: 10 * time.Second},
+		// A redirect must stay inside the allowed sources too.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return a.sources.check(req.URL)
 		},
-	}, nil
+	}
+	return a, nil
 }
 
 // path is where the artifact with this digest is kept.
@@ -69,6 +76,9 @@ func (d *download) discard() { _ = os.Remove(d.tmp) }
 func (a *artifacts) fetch(ctx context.Context, uri string) (*download, error) {
 	src, err := a.open(ctx, uri)
 	if err != nil {
+		if apiErr, ok := errors.AsType[*apitypes.Error](err); ok {
+			return nil, apiErr
+		}
 		return nil, &apitypes.Error{Code: apitypes.CodeUnprocessable, Field: "artifact_uri", Message: err.Error()}
 	}
 	defer src.Close()
@@ -102,6 +112,9 @@ func (a *artifacts) fetch(ctx context.Context, uri string) (*download, error) {
 func (a *artifacts) open(ctx context.Context, uri string) (io.ReadCloser, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.sources.check(u); err != nil {
 		return nil, err
 	}
 	switch u.Scheme {

@@ -34,6 +34,7 @@ func parseRole(s string) role { return role(slices.Index(apitypes.Roles, s) + 1)
 type principal struct {
 	Actor  string
 	Source string
+	Role   role
 }
 
 type principalKey struct{}
@@ -73,7 +74,7 @@ func (s *Server) authenticate(r *http.Request, need role) (context.Context, erro
 	if !slices.Contains(apitypes.Sources, source) {
 		return nil, apitypes.Errorf(apitypes.CodeInvalid, "header %s is %q; use one of %s or leave it out", apitypes.HeaderSource, source, strings.Join(apitypes.Sources, ", "))
 	}
-	return context.WithValue(ctx, principalKey{}, principal{Actor: tok.Name, Source: source}), nil
+	return context.WithValue(ctx, principalKey{}, principal{Actor: tok.Name, Source: source, Role: parseRole(tok.Role)}), nil
 }
 
 // hashSecret is how a secret is stored and looked up: SHA-256 suffices

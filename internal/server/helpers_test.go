@@ -42,15 +42,23 @@ type harness struct {
 
 // newHarness starts a server on a fresh data directory with an admin, a
 // deployer and a reader token.
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith is newHarness with configure applied to the server's
+// configuration first.
+func newHarnessWith(t *testing.T, configure func(*server.Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := server.New(context.Background(), server.Config{
+	cfg := server.Config{
 		DataDir:    dir,
 		AdminToken: adminSecret,
 		GatewayURL: gatewayURL + "/",
 		Now:        func() time.Time { return clock },
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,10 @@ type Config struct {
 	// supervisor's default, 60s); three failed starts in a row fail the
 	// deployment.
 	ReplicaStartTimeout time.Duration
+	// ArtifactSources, when set, are the only places artifacts may be
+	// fetched from: file:///dir, http(s)://host/prefix. Empty allows any
+	// file the server can read and any http(s) URL.
+	ArtifactSources []string
 }
 
 // DefaultMaxBodyBytes limits request bodies when Config.MaxBodyBytes is 0.
@@ -101,7 +105,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
 	}
-	arts, err := openArtifacts(filepath.Join(cfg.DataDir, "artifacts"))
+	sources, err := parseArtifactSources(cfg.ArtifactSources)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	arts, err := openArtifacts(filepath.Join(cfg.DataDir, "artifacts"), sources)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,12 @@ func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) erro
 	}
 	if err := m.Validate(); err != nil {
 		return err
+	}
+	// A process runtime runs its command on this host as the server's user:
+	// only an admin may hand the server a command line.
+	if p := principalFrom(ctx); m.Runtime.Kind == "process" && p.Role < roleAdmin {
+		return &apitypes.Error{Code: apitypes.CodeForbidden, Field: "runtime.kind",
+			Message: fmt.Sprintf("runtime kind \"process\" runs a command on the server's host, so registering one needs an admin token; token %q has role %s. Use the builtin or external runtime, or ask an admin to register this version", p.Actor, p.Role)}
 	}
 	m.ID = apitypes.ModelVersionID(m.Model, m.Version)
 

@@ -229,7 +229,7 @@ func TestModelVersionBuiltinChecksTheArtifact(t *testing.T) {
 	assertNoVersionStored(t, h, "fraud/1")
 
 	// The process runtime serves whatever its command can: no check.
-	h.must(http.MethodPost, "/v1/models/fraud/versions", h.deployer, apitypes.ModelVersion{
+	h.must(http.MethodPost, "/v1/models/fraud/versions", h.admin, apitypes.ModelVersion{
 		Version: "1", ArtifactURI: uri, SHA256: digest, Format: "onnx",
 		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"serve", "--port", "{port}"}},
 	}, http.StatusCreated)
