@@ -122,7 +122,8 @@ func (r *modelVersionResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Attributes: map[string]schema.Attribute{
 					"kind": schema.StringAttribute{
 						Description: "Runtime kind. One of " + mvQuoted(apitypes.RuntimeKinds) + ": `builtin` runs a `slipway worker` " +
-							"process per replica; `process` runs `command`, any HTTP model server; `external` sends traffic to `url`, " +
+							"process per replica; `process` runs `command`, any HTTP model server (a command on the server's host, so the " +
+							"provider's token must have the admin role to register one); `external` sends traffic to `url`, " +
 							"a model server Slipway does not supervise.",
 						Required:   true,
 						Validators: []validator.String{stringvalidator.OneOf(apitypes.RuntimeKinds...)},
