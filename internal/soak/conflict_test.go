@@ -277,6 +277,31 @@ resource "slipway_model_endpoint" "race" {
 	}
 }
 
+// state reads the endpoint's revision and target from the workspace's
+// state file.
+func (w *tofuWorkspace) state(t *testing.T) (revision int64, target string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.dir, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Resources []struct {
+			Instances []struct {
+				Attributes struct {
+					Revision     int64  `json:"revision"`
+					ModelVersion string `json:"model_version"`
+				} `json:"attributes"`
+			} `json:"instances"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil || len(st.Resources) != 1 || len(st.Resources[0].Instances) != 1 {
+		t.Fatalf("%s: state file: %v\n%s", w.writer, err, b)
+	}
+	a := st.Resources[0].Instances[0].Attributes
+	return a.Revision, a.ModelVersion
+}
+
 func (w *tofuWorkspace) run(args ...string) (string, error) {
 	cmd := exec.Command(w.tofu, args...)
 	cmd.Dir, cmd.Env = w.dir, w.env
@@ -318,9 +343,19 @@ func TestSoakRacingTofuApplies(t *testing.T) {
 	for round := range rounds {
 		before, seq, nd := s.raceStart(t)
 		var wg sync.WaitGroup
-		for _, w := range ws {
+		// Rounds 0, 1 (mod 4) change descriptions and labels only; rounds
+		// 2, 3 also give each writer a target of its own, so the winner
+		// starts a deployment and waits for it.
+		targets := make([]string, len(ws))
+		for i := range ws {
+			targets[i] = before.ModelVersion
+			if round%4 >= 2 {
+				targets[i] = fmt.Sprintf("r/%d", 1+i%3)
+			}
+		}
+		for i, w := range ws {
 			wg.Add(1)
-			go func() { defer wg.Done(); w.configure(t, s, before.ModelVersion, round) }()
+			go func() { defer wg.Done(); w.configure(t, s, targets[i], round) }()
 		}
 		wg.Wait()
 		if e, _ := s.getEndpoint("race"); e == nil || e.Revision != before.Revision {
@@ -330,15 +365,15 @@ func TestSoakRacingTofuApplies(t *testing.T) {
 		// each after a random delay so that either kind may win.
 		var racers []*write
 		gate := make(chan struct{})
-		for _, w := range ws {
-			wr := &write{writer: w.writer, target: before.ModelVersion}
+		for i, w := range ws {
+			wr := &write{writer: w.writer, target: targets[i]}
 			racers = append(racers, wr)
 			wg.Add(1)
 			go func() { defer wg.Done(); <-gate; w.apply(wr) }()
 		}
 		if round%2 == 1 {
 			for i := range apiWriters {
-				wr := &write{writer: fmt.Sprintf("api-%d", i), target: before.ModelVersion}
+				wr := &write{writer: fmt.Sprintf("api-%d", i), target: targets[i%len(targets)]}
 				racers = append(racers, wr)
 				delay := time.Duration(rng.IntN(1500)) * time.Millisecond
 				wg.Add(1)
@@ -349,6 +384,18 @@ func TestSoakRacingTofuApplies(t *testing.T) {
 		wg.Wait()
 		win := s.judgeRace(t, round, before, seq, nd, racers)
 		wins[win.writer]++
+		// Each workspace's state says what its apply did: the winner's
+		// holds the new revision and its target, a loser's what it read.
+		for i, w := range ws {
+			rev, target := w.state(t)
+			wantRev, wantTarget := before.Revision, before.ModelVersion
+			if racers[i] == win {
+				wantRev, wantTarget = before.Revision+1, win.target
+			}
+			if rev != wantRev || target != wantTarget {
+				t.Errorf("round %d: %s's state has revision %d, target %s; want %d, %s", round, w.writer, rev, target, wantRev, wantTarget)
+			}
+		}
 		for _, r := range racers {
 			switch {
 			case r == win:

@@ -53,7 +53,11 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	slipwayBin = filepath.Join(dir, "slipway")
-	build := exec.Command(goTool(), "build", "-o", slipwayBin, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")
+	args := []string{"build", "-o", slipwayBin}
+	if raceEnabled {
+		args = append(args, "-race") // the server's own races fail the soak too
+	}
+	build := exec.Command(goTool(), append(args, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building slipway:", err)
@@ -151,9 +155,10 @@ type server struct {
 	api     *client.Client
 	gw      string // gateway base URL
 
-	cmd    *exec.Cmd
-	out    *logBuffer
-	exited chan struct{}
+	cmd         *exec.Cmd
+	out         *logBuffer
+	exited      chan struct{}
+	raceChecked bool
 }
 
 // serverOpts lets a test restart a server on the same data and ports.
@@ -234,6 +239,7 @@ func (s *server) stop() {
 		}
 	}
 	gwClient.CloseIdleConnections()
+	s.checkRaces()
 	if s.t.Failed() {
 		s.t.Logf("log of server %d (last 150 lines):\n%s", s.pid(), tail(s.out.String(), 150))
 	}
@@ -247,6 +253,16 @@ func (s *server) kill() {
 	}
 	<-s.exited
 	gwClient.CloseIdleConnections()
+	s.checkRaces()
+}
+
+// checkRaces fails the test if the server (or a worker) reported a data
+// race; once per server.
+func (s *server) checkRaces() {
+	if !s.raceChecked && strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+		s.t.Errorf("the slipway server %d (or a worker) reported a data race:\n%s", s.pid(), s.out)
+	}
+	s.raceChecked = true
 }
 
 func tail(s string, n int) string {

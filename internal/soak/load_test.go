@@ -112,6 +112,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		}
 	}()
 	outcomes := map[string]int{}
+	n, scaled := 1, 0 // replicas of the endpoint; scale changes made
 	current := "l/1"
 	served := map[string]bool{"l/1": true} // versions that must have answered
 	for i := range rollouts {
@@ -164,14 +165,21 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 			served[target] = true
 		}
 		s.waitServing(t, "live", map[string]int{current: 100})
-		eventually(t, "the previous version's replicas to stop", 30*time.Second, func() bool { return len(replicas()) == 1 })
+		eventually(t, "the previous version's replicas to stop", 30*time.Second, func() bool { return len(replicas()) == n })
+		if i%5 == 4 {
+			// Scale out, or back in, in place: no deployment, and the
+			// replica that goes must not take requests with it.
+			n = 3 - n
+			s.scale(t, "live", n)
+			scaled++
+		}
 	}
 	time.Sleep(200 * time.Millisecond) // and a moment after the last one
 	st := stop()
 	stopped = true
 
-	t.Logf("SOAK load: %d rollouts (%v) under load: %d requests, %d failed, answers by version %v; wall %v; seed %d",
-		rollouts, sortedKeys(outcomes), st.requests, len(st.failures), sortedKeys(st.byVersion), time.Since(start).Round(time.Second), cfg.seed)
+	t.Logf("SOAK load: %d rollouts (%v) and %d scale changes under load: %d requests, %d failed, answers by version %v; wall %v; seed %d",
+		rollouts, sortedKeys(outcomes), scaled, st.requests, len(st.failures), sortedKeys(st.byVersion), time.Since(start).Round(time.Second), cfg.seed)
 	if len(st.failures) > 0 {
 		t.Errorf("%d of %d requests failed during the rollouts; want 0. First ones:\n%v", len(st.failures), st.requests, st.failures[:min(len(st.failures), 20)])
 	}
@@ -184,4 +192,22 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		t.Errorf("the broken version answered %d live requests; the smoke test should keep it from live traffic", st.byVersion["l/broken"])
 	}
 	s.auditVerify(t)
+}
+
+// scale sets the endpoint's replicas to n in place and waits until n
+// replicas serve.
+func (s *server) scale(t *testing.T, name string, n int) {
+	t.Helper()
+	e, err := s.getEndpoint(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Replicas = apitypes.Replicas{Min: n, Max: n}
+	if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+		t.Fatalf("scaling %s to %d: %v", name, n, err)
+	}
+	s.waitEndpoint(t, name, fmt.Sprintf("%d ready replicas", n), 60*time.Second, func(e *apitypes.Endpoint) bool {
+		return e.Status.Phase == apitypes.PhaseReady && len(e.Status.Traffic) == 1 && e.Status.Traffic[0].ReadyReplicas == n
+	})
+	eventually(t, fmt.Sprintf("%d replica processes", n), 30*time.Second, func() bool { return len(replicas()) == n })
 }
