@@ -164,6 +164,7 @@ type server struct {
 // serverOpts lets a test restart a server on the same data and ports.
 type serverOpts struct {
 	dataDir, apiAddr, gwAddr string
+	noWait                   bool // return at once, healthy or not
 }
 
 // startServer starts `slipway server` and waits for /healthz. Cleanup stops
@@ -194,6 +195,9 @@ func startServer(t *testing.T, o serverOpts) *server {
 	s.api, err = client.New(client.Config{Address: "http://" + o.apiAddr, Token: adminToken, Source: "api", MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.noWait {
+		return s
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -372,7 +376,8 @@ func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
 }
 
 // candidatePy is an OIP v2 model server (from internal/e2e): it answers the
-// sum of its inputs plus --bias after --delay-ms, or a 500 with --fail.
+// sum of its inputs plus --bias after --delay-ms, or a 500 with --fail or
+// once it has answered --fail-after requests.
 // Health stays 200, so only a smoke test or analysis can tell it is bad.
 const candidatePy = `
 import argparse, json, sys, time
@@ -398,7 +403,9 @@ class H(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if ARGS.delay_ms:
             time.sleep(ARGS.delay_ms / 1000.0)
-        if ARGS.fail:
+        global SERVED
+        SERVED += 1
+        if ARGS.fail or (ARGS.fail_after and SERVED > ARGS.fail_after):
             self.reply(500, {"error": "candidate is broken"})
             return
         req = json.loads(raw)
@@ -410,7 +417,9 @@ ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--bias", type=float, default=0)
 ap.add_argument("--delay-ms", type=int, default=0)
 ap.add_argument("--fail", action="store_true")
+ap.add_argument("--fail-after", type=int, default=0)
 ARGS = ap.parse_args()
+SERVED = 0
 srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), H)
 srv.daemon_threads = True
 srv.serve_forever()

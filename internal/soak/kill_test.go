@@ -53,6 +53,7 @@ func (s *server) snapshot(t *testing.T, endpoints []string) snapshot {
 // killStats counts what the kill soak did.
 type killStats struct {
 	kills, recoveryKills int
+	startupKills         int // of a server not yet healthy
 	rollouts             int // acknowledged by the API
 	inflight, inflightOK int // updates racing the kill, and how many were answered
 	aborts               int
@@ -183,11 +184,20 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		}
 		eventually(t, "every replica of the killed server to die", 10*time.Second, func() bool { return len(replicas(script)) == 0 })
 
+		if rng.IntN(10) == 0 {
+			// Now and then the new server is killed again before it is
+			// even healthy: startup and recovery must be crash-safe too.
+			early := startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr, noWait: true})
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+			early.kill()
+			st.kills++
+			st.startupKills++
+			eventually(t, "every replica of the killed server to die", 10*time.Second, func() bool { return len(replicas(script)) == 0 })
+		}
 		s = s.restart(t)
 		st.restart += time.Since(killedAt)
-		if rng.IntN(5) == 0 {
-			// Now and then the restarted server is killed again while it
-			// recovers: resuming must be as crash-safe as rolling out.
+		if rng.IntN(8) == 0 {
+			// ... or while it resumes the deployments it found running.
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 			s.kill()
 			st.kills++
@@ -226,9 +236,9 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 	if st.rollouts+st.inflight < kills {
 		t.Errorf("%d rollouts for %d kills; every kill should hit at least one", st.rollouts+st.inflight, kills)
 	}
-	t.Logf("SOAK kill: %d kills (%s; %d more during recovery), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
+	t.Logf("SOAK kill: %d kills (%s; %d more during recovery, %d before healthy), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
 		"mean kill → healthy %v; wall %v; seed %d",
-		st.kills, sortedKeys(st.modes), st.recoveryKills, st.rollouts, st.inflight, st.inflightOK, st.aborts, sortedKeys(st.phases), st.ledger,
+		st.kills, sortedKeys(st.modes), st.recoveryKills, st.startupKills, st.rollouts, st.inflight, st.inflightOK, st.aborts, sortedKeys(st.phases), st.ledger,
 		(st.restart / time.Duration(max(kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
 }
 
@@ -324,7 +334,9 @@ func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap sn
 		if _, ok := killGood[want]; !ok {
 			fail("endpoint %s targets %s, which cannot serve", name, want)
 		}
-		s.waitServing(t, name, map[string]int{want: 100})
+		if got := s.waitServing(t, name, map[string]int{want: 100}); got.Status.CurrentDeployment != last.ID {
+			fail("endpoint %s status names deployment %q, but its last one is %s (%s)", name, got.Status.CurrentDeployment, last.ID, last.Phase)
+		}
 		// The route may lag the status by one reconciliation.
 		eventually(t, fmt.Sprintf("round %d: %s to answer from %s", round, name, want), 30*time.Second, func() bool {
 			a, err := s.infer(name)

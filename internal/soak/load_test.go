@@ -61,8 +61,8 @@ func (s *server) liveLoad(endpoint string, n int, pause time.Duration, want map[
 
 // Rollouts and rollbacks, one after the other, under continuous load
 // through the gateway: good versions go out with every strategy, bad ones
-// (too slow for the analysis, or failing the smoke test) are rolled back,
-// and not one request fails on the way.
+// (too slow for the analysis, failing the smoke test, or failing in the
+// shadow phase) are rolled back, and not one request fails on the way.
 func TestSoakRolloutsUnderLoad(t *testing.T) {
 	cfg := config(t)
 	rng := cfg.rng(t)
@@ -77,20 +77,37 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		s.registerONNX(t, id, bias)
 		want[id] = float64(bias) + 10
 	}
-	// Slow answers the right kind of value (10+900), 400ms late: the p99
-	// gate rolls it back, but every request it took succeeds.
-	s.registerCandidate(t, "l/slow", "--bias", "900", "--delay-ms", "400")
+	// The latency gate, generous for a shared 2-core box (more so under
+	// -race), and a slow version well past it.
+	gate := time.Second
+	if raceEnabled {
+		gate = 3 * time.Second
+	}
+	// Slow answers the right kind of value (10+900), late: the p99 gate
+	// rolls it back, but every request it took succeeds.
+	s.registerCandidate(t, "l/slow", "--bias", "900", "--delay-ms", fmt.Sprint((2 * gate).Milliseconds()))
 	want["l/slow"] = 910
 	// Broken answers 500s: the smoke test stops it before live traffic.
 	s.registerCandidate(t, "l/broken", "--fail")
-	bad := []string{"l/slow", "l/broken"}
+	// Flaky passes the smoke test, then answers 500s: the analysis of the
+	// shadow phase stops it, and no client ever sees one of its answers.
+	s.registerCandidate(t, "l/flaky", "--bias", "800", "--fail-after", "1")
+	bad := []string{"l/slow", "l/broken", "l/flaky"}
+	badPolicies := map[string][]string{
+		"l/slow":   {"canary", "linear"},
+		"l/broken": {"canary", "linear", "bluegreen", "now", "shadow"},
+		"l/flaky":  {"shadow"},
+	}
 
-	analysis := &apitypes.Analysis{Interval: "100ms", MinRequests: 5, MaxErrorRate: ptr(0.01), MaxLatencyP99: "250ms"}
+	analysis := &apitypes.Analysis{Interval: "100ms", MinRequests: 5, MaxErrorRate: ptr(0.01), MaxLatencyP99: gate.String()}
 	policies := []*apitypes.DeploymentPolicy{
 		{Name: "canary", Strategy: "canary", SmokeTest: smoke200, Analysis: analysis,
 			Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "400ms"}, {TrafficPercent: 50, Bake: "400ms"}}},
 		{Name: "linear", Strategy: "linear", SmokeTest: smoke200, Analysis: analysis,
 			Linear: &apitypes.Linear{StepPercent: 34, Interval: "300ms"}},
+		{Name: "shadow", Strategy: "canary", SmokeTest: smoke200, Analysis: analysis,
+			Shadow: &apitypes.Shadow{TrafficPercent: 50, Duration: "1s"},
+			Steps:  []apitypes.CanaryStep{{TrafficPercent: 50, Bake: "300ms"}}},
 		{Name: "bluegreen", Strategy: "blue_green", SmokeTest: smoke200, BlueGreen: &apitypes.BlueGreen{TerminationWait: "300ms"}},
 		{Name: "now", Strategy: "all_at_once", SmokeTest: smoke200},
 	}
@@ -119,9 +136,10 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		target, policy, wantPhase := "", "", apitypes.DeploySucceeded
 		abort := i%8 == 5 // an operator aborts a good canary half way
 		if i%4 == 3 {
-			// Every fourth rollout is a bad version; canary and linear
-			// both judge live traffic.
-			target, policy, wantPhase = bad[(i/4)%2], pick(rng, []string{"canary", "linear"}), apitypes.DeployRolledBack
+			// Every fourth rollout is a bad version, under a policy
+			// whose gates catch it.
+			target = bad[(i/4)%len(bad)]
+			policy, wantPhase = pick(rng, badPolicies[target]), apitypes.DeployRolledBack
 		} else {
 			others := slices.DeleteFunc(slices.Clone(good), func(v string) bool { return v == current })
 			target, policy = pick(rng, others), policies[rng.IntN(len(policies))].Name
@@ -161,7 +179,18 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		if d.Phase == apitypes.DeploySucceeded {
 			current = target
 		}
-		if target != "l/broken" {
+		switch target {
+		case "l/broken", "l/flaky":
+			// Stopped before live traffic: by the smoke test, or in the
+			// shadow phase.
+			stoppedIn := apitypes.DeploySmokeTesting
+			if target == "l/flaky" {
+				stoppedIn = apitypes.DeployShadowing
+			}
+			if last := d.Events[len(d.Events)-2].Phase; last != stoppedIn {
+				t.Errorf("rollout %d: %s was stopped in phase %s, want %s: %s", i, target, last, stoppedIn, jsonString(d.Events))
+			}
+		default:
 			served[target] = true
 		}
 		s.waitServing(t, "live", map[string]int{current: 100})
@@ -188,8 +217,10 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 			t.Errorf("version %s answered no request: the load did not reach it (answers %v)", v, st.byVersion)
 		}
 	}
-	if st.byVersion["l/broken"] != 0 {
-		t.Errorf("the broken version answered %d live requests; the smoke test should keep it from live traffic", st.byVersion["l/broken"])
+	for _, v := range []string{"l/broken", "l/flaky"} {
+		if st.byVersion[v] != 0 {
+			t.Errorf("%s answered %d live requests; its gates should have kept it from clients", v, st.byVersion[v])
+		}
 	}
 	s.auditVerify(t)
 }
