@@ -276,8 +276,14 @@ func (r *replica) waitReady(ctx context.Context, proc *process, backend string) 
 	defer tick.Stop()
 	var last error
 	for {
-		if last = r.probe(ctx, backend); last == nil {
+		err := r.probe(ctx, backend)
+		if err == nil {
 			return nil
+		}
+		// The probe the deadline cuts short says only that; the one
+		// before it says why the replica is not ready.
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
