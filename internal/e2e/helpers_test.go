@@ -89,6 +89,7 @@ type server struct {
 // serverOpts lets a test restart a server on the same data and ports.
 type serverOpts struct {
 	dataDir, apiAddr, gwAddr string
+	args                     []string // more `slipway server` flags
 }
 
 // startServer starts `slipway server` and waits for /healthz. Cleanup stops
@@ -106,7 +107,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 		o.gwAddr = freeAddr(t)
 	}
 	s := &server{t: t, dataDir: o.dataDir, apiAddr: o.apiAddr, gwAddr: o.gwAddr, gw: "http://" + o.gwAddr, out: &logBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(slipwayBin, "server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr)
+	s.cmd = exec.Command(slipwayBin, append([]string{"server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr}, o.args...)...)
 	s.cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	// Never outlive the test binary, even if it is killed.

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -117,15 +118,18 @@ func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 	}
 }
 
-// A new version whose process exits at once is never given traffic: the
-// endpoint is put back to the version that serves, with the reason.
+// A new version whose process exits at once (a loader crashing on its
+// model) is never given traffic: its deployment fails with the process's
+// last words, the endpoint is put back to the version that serves, and
+// the crashing process is not restarted again and again.
 func TestUnstartableVersionIsReverted(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	weights, digest := writeFile(t, "weights.bin", []byte("not really weights"))
+	starts := filepath.Join(t.TempDir(), "starts")
 	s.register(t, &apitypes.ModelVersion{
 		ArtifactURI: "file://" + weights, SHA256: digest, Format: "custom",
-		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", "echo weights corrupt >&2; exit 3", "--", "{port}"}},
+		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", `echo start >> "$1"; echo weights corrupt >&2; exit 3`, "{port}", starts}},
 	}, "fraud/2")
 	e := s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 
@@ -179,6 +183,31 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 	}
 	if w := children(t, s.pid()); len(w) != 1 || len(workers(t, s.pid(), "fraud/1")) != 1 {
 		t.Errorf("server children = %v; want only the fraud/1 worker (nothing retrying fraud/2)", w)
+	}
+	// Bounded restarts: three failed starts in a row end the attempt, and
+	// through the two seconds above nothing started it again.
+	b, _ := os.ReadFile(starts)
+	n := strings.Count(string(b), "start")
+	t.Logf("fraud/2 was started %d times", n)
+	if n < 1 || n > 4 {
+		t.Errorf("fraud/2 was started %d times; want 1 to 4", n)
+	}
+	consistently(t, "no new start of fraud/2", time.Second, func() string {
+		if b, _ := os.ReadFile(starts); strings.Count(string(b), "start") != n {
+			return "fraud/2 was started again"
+		}
+		return ""
+	})
+	ds, err := s.api.ListDeployments(ctx(t), client.DeploymentListOptions{Endpoint: "fraud"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ds, func(d apitypes.Deployment) bool { return d.ToVersion == "fraud/2" })
+	if i < 0 {
+		t.Fatalf("no deployment to fraud/2 among %s", jsonString(ds))
+	}
+	if d := ds[i]; d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "weights corrupt") {
+		t.Errorf("the deployment to fraud/2 ended %s: %q; want failed with the replica's last words", d.Phase, d.Reason)
 	}
 
 	events, err := s.api.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint, ObjectID: "fraud"})
