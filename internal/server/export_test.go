@@ -32,3 +32,8 @@ func (s *Server) Routes() []Route {
 	}
 	return out
 }
+
+// WriteError answers err as every API handler's failure is answered.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeError(w, r, err)
+}
