@@ -70,6 +70,15 @@ type MinReplicas interface {
 	MinReplicas(endpoint string) int
 }
 
+// ReadyNotifier is implemented by a Traffic that can say when an
+// endpoint's replicas may have changed: Changed returns a channel closed at
+// the next such change. Provisioning then waits on it rather than for the
+// next CheckInterval, so a deployment goes on as soon as its candidate is
+// ready.
+type ReadyNotifier interface {
+	Changed(endpoint string) <-chan struct{}
+}
+
 // Metrics gives the gateway's cumulative counters of one version.
 type Metrics interface {
 	Stats(endpoint, version string) gateway.Stats
@@ -99,7 +108,8 @@ type Config struct {
 	// safety net behind Notify (default 1s).
 	PollInterval time.Duration
 	// CheckInterval is how often provisioning looks at the candidate's
-	// replicas (default 200ms).
+	// replicas (default 200ms); with a Traffic that is a ReadyNotifier,
+	// also whenever they change.
 	CheckInterval time.Duration
 	// SyntheticConcurrency bounds the synthetic requests in flight when
 	// live traffic is too thin to judge (default 4).

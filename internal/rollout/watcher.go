@@ -249,7 +249,13 @@ func (w *watcher) provision() error {
 func (w *watcher) waitReady(want int) (ok bool, err error) {
 	d, cfg := w.d, &w.e.cfg
 	deadline := cfg.Clock.Now().Add(cfg.ProvisionTimeout)
+	notifier, _ := cfg.Traffic.(ReadyNotifier)
 	for {
+		// Asked for before looking, so a change in between is not missed.
+		var changed <-chan struct{}
+		if notifier != nil {
+			changed = notifier.Changed(d.Endpoint)
+		}
 		n := cfg.Traffic.Ready(d.Endpoint, d.ToVersion)
 		if n >= want {
 			return true, nil
@@ -263,7 +269,7 @@ func (w *watcher) waitReady(want int) (ok bool, err error) {
 			reason := fmt.Sprintf("model version %s had %d of %d ready replica(s) after %s; %s", d.ToVersion, n, want, cfg.ProvisionTimeout, w.restoredWords())
 			return false, w.finish(apitypes.DeployFailed, reason, "")
 		}
-		if err := w.sleep(min(cfg.CheckInterval, left)); err != nil {
+		if err := w.sleepOr(min(cfg.CheckInterval, left), changed); err != nil {
 			return false, err
 		}
 	}
@@ -582,12 +588,17 @@ func (w *watcher) replyError(err error) error {
 
 // sleep waits for d, answering promote requests (not applicable outside
 // approval) and returning an abortRequest when an operator aborts.
-func (w *watcher) sleep(d time.Duration) error {
+func (w *watcher) sleep(d time.Duration) error { return w.sleepOr(d, nil) }
+
+// sleepOr is sleep that also ends when wake is closed (nil: never).
+func (w *watcher) sleepOr(d time.Duration, wake <-chan struct{}) error {
 	t := w.e.cfg.Clock.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C():
+			return nil
+		case <-wake:
 			return nil
 		case <-w.ctx.Done():
 			return errStopped

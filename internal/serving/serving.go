@@ -85,7 +85,10 @@ type Reconciler struct {
 	kick  chan struct{}
 	mu    sync.Mutex
 	dirty map[string]bool
-	state map[string]*endpointState // owned by the Run goroutine
+	// changed holds, per endpoint, a channel closed at its next Trigger
+	// (Changed); mu guards it.
+	changed map[string]chan struct{}
+	state   map[string]*endpointState // owned by the Run goroutine
 
 	// routeMu guards the rollout engine's overrides and serialises every
 	// SetRoute of an overridden endpoint, so the last route published is
@@ -141,6 +144,7 @@ func New(cfg Config) *Reconciler {
 		log:       cfg.Logger,
 		kick:      make(chan struct{}, 1),
 		dirty:     map[string]bool{},
+		changed:   map[string]chan struct{}{},
 		state:     map[string]*endpointState{},
 		overrides: map[string]*override{},
 		released:  map[string]map[string]int{},
@@ -153,11 +157,31 @@ func New(cfg Config) *Reconciler {
 func (r *Reconciler) Trigger(endpoint string) {
 	r.mu.Lock()
 	r.dirty[endpoint] = true
+	if ch := r.changed[endpoint]; ch != nil {
+		close(ch)
+		delete(r.changed, endpoint)
+	}
 	r.mu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Changed returns a channel closed at the endpoint's next Trigger, which
+// the supervisor fires whenever a replica of the endpoint becomes ready or
+// fails to start: the rollout engine waits on it for a candidate's
+// replicas instead of polling, so a deployment goes on the moment its
+// candidate is ready.
+func (r *Reconciler) Changed(endpoint string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := r.changed[endpoint]
+	if ch == nil {
+		ch = make(chan struct{})
+		r.changed[endpoint] = ch
+	}
+	return ch
 }
 
 // Run reconciles until ctx is done. It starts by reconciling every stored
