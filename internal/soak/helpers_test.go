@@ -86,6 +86,13 @@ type soakConfig struct {
 	seed  uint64
 }
 
+// runSeed is the seed of the whole run when SLIPWAY_SOAK_SEED does not fix
+// one: each test derives its own stream from it and its name.
+var (
+	runSeed     uint64
+	runSeedOnce sync.Once
+)
+
 // config skips the test unless SLIPWAY_SOAK is set. SLIPWAY_SOAK_SCALE
 // overrides the multiplier, SLIPWAY_SOAK_SEED fixes the seed.
 func config(t *testing.T) soakConfig {
@@ -106,7 +113,8 @@ func config(t *testing.T) soakConfig {
 		t.Fatalf("SLIPWAY_SOAK=%q: want short or long", mode)
 	}
 	c.scale = envInt(t, "SLIPWAY_SOAK_SCALE", c.scale)
-	c.seed = uint64(time.Now().UnixNano())
+	runSeedOnce.Do(func() { runSeed = uint64(time.Now().UnixNano()) })
+	c.seed = runSeed
 	if v := os.Getenv("SLIPWAY_SOAK_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
