@@ -92,6 +92,60 @@ func TestDataDirFull(t *testing.T) {
 	s.wantAlive(t)
 }
 
+// The disk fills in the middle of a canary. While it is full the
+// deployment cannot record its next step, so it does not take it: traffic
+// stays where the record says, no request fails, the server keeps
+// running. Once space is freed the deployment resumes from its record and
+// completes, and the ledger verifies.
+func TestDataDirFullMidRollout(t *testing.T) {
+	mnt := mountTmpfs(t, "64m")
+	s := startServer(t, serverOpts{dataDir: filepath.Join(mnt, "data")})
+	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.registerONNX(t, "fraud/2", linear(biasV2))
+	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{
+		Name: "canary", Strategy: "canary",
+		Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "1s"}, {TrafficPercent: 50, Bake: "1s"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
+
+	stopLoad := liveLoad(s.inferURL("fraud"), 2, 5*time.Millisecond)
+	d := s.retarget(t, "fraud", "fraud/2", "canary")
+	s.waitDeployment(t, d.ID, "the first canary step", 30*time.Second, func(d *apitypes.Deployment) bool {
+		return d.Phase == apitypes.DeployProgressing
+	})
+	free := fill(t, mnt)
+	// Full for longer than a bake: the step it would take meanwhile cannot
+	// be recorded.
+	time.Sleep(3 * time.Second)
+	during, err := s.api.GetDeployment(ctx(t), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantAlive(t)
+	free()
+
+	done := s.waitTerminal(t, d.ID, 60*time.Second)
+	hits := stopLoad()
+	t.Logf("while full the deployment stood at %s step %d; it ended %s: %s", during.Phase, during.Step, done.Phase, done.Reason)
+	if done.Phase != apitypes.DeploySucceeded {
+		t.Errorf("deployment ended %s (%s); want succeeded once space was freed; events %s", done.Phase, done.Reason, jsonString(done.Events))
+	}
+	failed := 0
+	for _, h := range hits {
+		if h.status != http.StatusOK {
+			failed++
+		}
+	}
+	if failed != 0 || len(hits) == 0 {
+		t.Errorf("%d of %d requests failed during the rollout; want none", failed, len(hits))
+	}
+	s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	s.auditVerify(t)
+	s.wantAlive(t)
+}
+
 // ---- data directory read-only ----
 
 // A server refuses to start on a read-only data directory, saying which
