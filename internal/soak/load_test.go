@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,6 +131,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 	}()
 	outcomes := map[string]int{}
 	n, scaled := 1, 0 // replicas of the endpoint; scale changes made
+	superseded := 0
 	current := "l/1"
 	served := map[string]bool{"l/1": true} // versions that must have answered
 	for i := range rollouts {
@@ -147,6 +149,10 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		if abort {
 			policy, wantPhase = "canary", apitypes.DeployAborted
 		}
+		supersede := i%8 == 1
+		if supersede {
+			policy = "canary"
+		}
 		e, err := s.getEndpoint("live")
 		if err != nil {
 			t.Fatal(err)
@@ -158,6 +164,39 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		ds, err := s.deployments("live")
 		if err != nil || len(ds) == 0 || ds[0].ToVersion != target {
 			t.Fatalf("rollout %d: no deployment to %s listed (%v)", i, target, err)
+		}
+		if supersede {
+			// While the canary takes live traffic, another change of
+			// target supersedes it: a good version, or every other time
+			// the slow one, which is rolled back.
+			s.waitDeployment(t, ds[0].ID, "the canary to take live traffic", 60*time.Second, func(d *apitypes.Deployment) bool {
+				return d.Phase == apitypes.DeployProgressing
+			})
+			first := ds[0]
+			e, err := s.getEndpoint("live")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (i/8)%2 == 1 {
+				target, policy, wantPhase = "l/slow", "canary", apitypes.DeployRolledBack
+			} else {
+				others := slices.DeleteFunc(slices.Clone(good), func(v string) bool { return v == current || v == first.ToVersion })
+				target, policy = pick(rng, others), policies[rng.IntN(len(policies))].Name
+			}
+			e.ModelVersion, e.DeploymentPolicy = target, policy
+			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+				t.Fatalf("rollout %d: superseding with %s: %v", i, target, err)
+			}
+			if ds, err = s.deployments("live"); err != nil || len(ds) == 0 || ds[0].ToVersion != target {
+				t.Fatalf("rollout %d: no deployment to %s listed (%v)", i, target, err)
+			}
+			if d := s.waitTerminal(t, first.ID, 60*time.Second); d.Phase != apitypes.DeployAborted || !strings.Contains(d.Reason, "superseded by "+ds[0].ID) {
+				t.Fatalf("rollout %d: the superseded deployment ended %s (%s); want aborted, superseded by %s", i, d.Phase, d.Reason, ds[0].ID)
+			}
+			superseded++
+			if first.ToVersion != "l/broken" && first.ToVersion != "l/flaky" {
+				served[first.ToVersion] = true
+			}
 		}
 		if abort {
 			s.waitDeployment(t, ds[0].ID, "the canary to take live traffic", 60*time.Second, func(d *apitypes.Deployment) bool {
@@ -176,8 +215,15 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		if d.Phase != wantPhase {
 			t.Fatalf("rollout %d: %s under %s ended %s (%s), want %s", i, target, policy, d.Phase, d.Reason, wantPhase)
 		}
-		if d.Phase == apitypes.DeploySucceeded {
+		switch {
+		case d.Phase == apitypes.DeploySucceeded:
 			current = target
+		case d.FromVersion != current && !supersede:
+			t.Fatalf("rollout %d: deployment from %s, but %s served all traffic", i, d.FromVersion, current)
+		default:
+			// Restored to what served when it started (after a
+			// superseded canary: the version with most traffic).
+			current = d.FromVersion
 		}
 		switch target {
 		case "l/broken", "l/flaky":
@@ -207,8 +253,8 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 	st := stop()
 	stopped = true
 
-	t.Logf("SOAK load: %d rollouts (%v) and %d scale changes under load: %d requests, %d failed, answers by version %v; wall %v; seed %d",
-		rollouts, sortedKeys(outcomes), scaled, st.requests, len(st.failures), sortedKeys(st.byVersion), time.Since(start).Round(time.Second), cfg.seed)
+	t.Logf("SOAK load: %d rollouts (%v) (%d of them superseding a canary) and %d scale changes under load: %d requests, %d failed, answers by version %v; wall %v; seed %d",
+		rollouts, sortedKeys(outcomes), superseded, scaled, st.requests, len(st.failures), sortedKeys(st.byVersion), time.Since(start).Round(time.Second), cfg.seed)
 	if len(st.failures) > 0 {
 		t.Errorf("%d of %d requests failed during the rollouts; want 0. First ones:\n%v", len(st.failures), st.requests, st.failures[:min(len(st.failures), 20)])
 	}
