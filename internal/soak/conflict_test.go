@@ -82,8 +82,10 @@ func (s *server) judgeRace(t *testing.T, round int, before *apitypes.Endpoint, s
 		}
 		msg := fmt.Sprint(w.err)
 		if w.output != "" {
-			// tofu: apply failed and said why, with the current revision.
-			if !strings.Contains(w.output, "changed since it was read") || !strings.Contains(w.output, fmt.Sprintf("(revision %d, now revision %d)", before.Revision, now)) {
+			// tofu: apply failed and said why, with the current revision
+			// (in words tofu wraps at its line width).
+			said := strings.Join(strings.Fields(w.output), " ")
+			if !strings.Contains(said, "changed since it was read") || !strings.Contains(said, fmt.Sprintf("(revision %d, now revision %d)", before.Revision, now)) {
 				t.Errorf("round %d: %s lost but tofu did not print a clear conflict naming revision %d:\n%s", round, w.writer, now, w.output)
 			}
 			continue
