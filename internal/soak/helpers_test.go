@@ -440,7 +440,7 @@ func (s *server) registerCandidate(t *testing.T, id string, args ...string) stri
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not on PATH")
+		t.Fatal("the soak needs python3 on PATH for its candidate model servers")
 	}
 	script, digest := writeFile(t, "candidate.py", []byte(candidatePy))
 	s.register(t, &apitypes.ModelVersion{
