@@ -327,6 +327,70 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	}
 }
 
+// The stored artifact of a registered builtin version is damaged on disk
+// (a bad block, a stray write), so its worker fails while loading it. The
+// deployment fails with the worker's own words, fraud/1 goes on serving
+// every request, and the worker is not restarted again and again.
+func TestWorkerCrashingAtLoadFailsItsDeployment(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	s.registerONNX(t, "fraud/1", linear(biasV1))
+	mv := onnxVersion(t, "fraud/2", biasV2)
+	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+		t.Fatal(err)
+	}
+	stored := filepath.Join(s.dataDir, "artifacts", "sha256", mv.SHA256)
+	if err := os.WriteFile(stored, []byte("\x08\x07garbage that is no ONNX model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
+
+	stop := make(chan struct{})
+	wait := load(s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2", stop)
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+			wait()
+		}
+	}()
+	d := s.retarget(t, "fraud", "fraud/2", "")
+	d = s.waitTerminal(t, d.ID, 60*time.Second)
+	t.Logf("deployment %s: %s", d.Phase, d.Reason)
+	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "is not an ONNX model") {
+		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2 and quoting the worker's load error", d.Phase, d.Reason)
+	}
+	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
+		return e.ModelVersion == "fraud/1"
+	})
+	restarts := func() int { return strings.Count(s.out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`) }
+	n := restarts()
+	t.Logf("the fraud/2 worker was restarted %d times", n)
+	if n < 1 || n > 4 {
+		t.Errorf("the fraud/2 worker was restarted %d times; want 1 to 4 (three failed starts fail a version)", n)
+	}
+	consistently(t, "the endpoint to stay ready on fraud/1, with no fraud/2 worker started", 2*time.Second, func() string {
+		e, err := s.getEndpoint("fraud")
+		switch {
+		case err != nil:
+			return err.Error()
+		case e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != 1 || e.Status.Traffic[0].ModelVersion != "fraud/1" || e.Status.Traffic[0].ReadyReplicas != 1:
+			return "status " + jsonString(e.Status)
+		case restarts() != n:
+			return "the fraud/2 worker was restarted again"
+		case len(workers(t, s.pid(), "fraud/2")) != 0:
+			return "a fraud/2 worker runs"
+		}
+		return ""
+	})
+	close(stop)
+	res := wait()
+	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
+	if res.failed != 0 || res.transport != 0 || res.ok == 0 || len(res.versions) != 1 || res.versions["fraud/1"] == 0 {
+		t.Errorf("%d ok (by version %v), %d non-200 answers and %d transport errors; want only fraud/1 successes: %q", res.ok, res.versions, res.failed, res.transport, res.samples)
+	}
+}
+
 // waitTerminal polls deployment id until it has ended.
 func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *apitypes.Deployment {
 	t.Helper()
