@@ -87,6 +87,13 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 				Interval: "100ms", MinRequests: 3, MaxErrorRate: ptr(0.01), MaxLatencyP99: "2s",
 			},
 		},
+		{
+			Name: "shadow-linear", Strategy: "linear", SmokeTest: smoke200,
+			Shadow:   &apitypes.Shadow{TrafficPercent: 50, Duration: "300ms"},
+			Linear:   &apitypes.Linear{StepPercent: 50, Interval: "300ms"},
+			Analysis: &apitypes.Analysis{Interval: "100ms", MinRequests: 3, MaxErrorRate: ptr(0.01), MaxLatencyP99: "2s"},
+		},
+		{Name: "bluegreen", Strategy: "blue_green", SmokeTest: smoke200, BlueGreen: &apitypes.BlueGreen{TerminationWait: "500ms"}},
 	} {
 		if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
 			t.Fatal(err)
@@ -125,7 +132,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary"})
+			e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary", "shadow-linear", "bluegreen"})
 			if mode == "in-flight-update" && i == 0 {
 				racing = e
 				continue
