@@ -38,6 +38,9 @@ var migrations embed.FS
 // busyTimeout is how long a writer waits for another process's write lock.
 const busyTimeout = 10 * time.Second
 
+// readIdleConns is how many read connections stay open between reads.
+const readIdleConns = 16
+
 // DB is a SQLite-backed store.Store.
 type DB struct {
 	path  string
@@ -87,6 +90,12 @@ func Open(path string) (*DB, error) {
 		_ = db.write.Close()
 		return nil, fmt.Errorf("open %s: %w", abs, err)
 	}
+	// Keep the read connections a refresh of many resources uses at once
+	// (Terraform reads 10 in parallel, each call two reads: the token and
+	// the object) instead of database/sql's default of 2 idle, which closes
+	// the rest after each read and opens them again, pragmas and schema
+	// included, for the next.
+	db.read.SetMaxIdleConns(readIdleConns)
 	return db, nil
 }
 
