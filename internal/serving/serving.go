@@ -250,7 +250,9 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) {
 		if e, err = tx.GetEndpoint(ctx, name); err != nil {
 			return err
 		}
-		deps, err := tx.ListDeployments(ctx, store.DeploymentFilter{Endpoint: name, Limit: 1})
+		// Every endpoint, about once a second: without the events, which
+		// grow with every analysis of a long rollout.
+		deps, err := tx.ListDeployments(ctx, store.DeploymentFilter{Endpoint: name, Limit: 1, WithoutEvents: true})
 		if err != nil {
 			return err
 		}

@@ -52,6 +52,10 @@ type DeploymentFilter struct {
 	Active   bool      // only deployments whose phase is not terminal
 	Since    time.Time // only deployments created at or after Since
 	Limit    int       // 0 = all
+	// WithoutEvents leaves out each deployment's events (Events is empty),
+	// for callers that need where a deployment is, not its history: a long
+	// rollout's events are most of its record.
+	WithoutEvents bool
 }
 
 // Tx is one transaction. It is not safe for concurrent use.

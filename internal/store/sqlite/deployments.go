@@ -34,7 +34,11 @@ func (tx *Tx) GetDeployment(ctx context.Context, id string) (*apitypes.Deploymen
 // ListDeployments returns the deployments matching f, newest first; those
 // created at the same instant come in reverse order of creation.
 func (tx *Tx) ListDeployments(ctx context.Context, f store.DeploymentFilter) ([]apitypes.Deployment, error) {
-	query, args := `SELECT body FROM deployments WHERE 1 = 1`, []any{}
+	col := `body`
+	if f.WithoutEvents {
+		col = `json_remove(body, '$.events')`
+	}
+	query, args := `SELECT `+col+` FROM deployments WHERE 1 = 1`, []any{}
 	if f.Endpoint != "" {
 		query += ` AND endpoint = ?`
 		args = append(args, f.Endpoint)

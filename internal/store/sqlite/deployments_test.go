@@ -178,3 +178,26 @@ func TestDeploymentsMigrateExistingDatabase(t *testing.T) {
 	})
 	view(t, db, func(tx store.Tx) error { _, err := tx.GetModelVersion(ctx, "fraud/1"); return err })
 }
+
+func TestListDeploymentsWithoutEvents(t *testing.T) {
+	db := sqlitetest.MustOpen(t)
+	ctx := context.Background()
+	d := deployment("dep-1", "fraud", apitypes.DeployProgressing, now)
+	d.Events = append(d.Events, apitypes.DeploymentEvent{Time: now, Phase: apitypes.DeployProgressing, Step: 1, Message: "step 1",
+		Metrics: &apitypes.GateMetrics{Requests: 10, Verdict: "pass"}})
+	update(t, db, func(tx store.Tx) error { return tx.CreateDeployment(ctx, d) })
+
+	var items []apitypes.Deployment
+	view(t, db, func(tx store.Tx) (err error) {
+		items, err = tx.ListDeployments(ctx, store.DeploymentFilter{Endpoint: "fraud", Limit: 1, WithoutEvents: true})
+		return err
+	})
+	if len(items) != 1 {
+		t.Fatalf("got %d deployments, want 1", len(items))
+	}
+	want := *d
+	want.Events = []apitypes.DeploymentEvent{}
+	if !reflect.DeepEqual(items[0], want) {
+		t.Fatalf("without events = %+v\nwant %+v", items[0], want)
+	}
+}
