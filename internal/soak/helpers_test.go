@@ -173,6 +173,7 @@ type server struct {
 type serverOpts struct {
 	dataDir, apiAddr, gwAddr string
 	noWait                   bool // return at once, healthy or not
+	bindRetries              int
 }
 
 // startServer starts `slipway server` and waits for /healthz. Cleanup stops
@@ -218,6 +219,14 @@ func startServer(t *testing.T, o serverOpts) *server {
 		}
 		select {
 		case <-s.exited:
+			if strings.Contains(s.out.String(), "address already in use") && o.bindRetries < 25 {
+				// Another socket holds the port for a moment: wait, and
+				// start again on the same one.
+				t.Logf("restart on %s/%s: port still in use; retrying", o.apiAddr, o.gwAddr)
+				o.bindRetries++
+				time.Sleep(200 * time.Millisecond)
+				return startServer(t, o)
+			}
 			t.Fatalf("slipway server exited before it was healthy:\n%s", s.out)
 		default:
 		}
@@ -261,7 +270,11 @@ func (s *server) stop() {
 func (s *server) kill() {
 	s.t.Helper()
 	if err := s.cmd.Process.Kill(); err != nil {
-		s.t.Fatalf("kill -9 server: %v", err)
+		select {
+		case <-s.exited: // it had exited on its own (a server that could not bind)
+		default:
+			s.t.Fatalf("kill -9 server: %v", err)
+		}
 	}
 	<-s.exited
 	gwClient.CloseIdleConnections()
@@ -300,14 +313,33 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// freeAddr picks a free port below the kernel's ephemeral range. A port
+// from the ephemeral range (what ":0" gives) can be taken, while a killed
+// server is down, as the local port of any outgoing connection on the
+// machine, and the restart on that port then fails with "address already
+// in use"; below the range only another listener can take it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 200 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	t.Fatalf("no free port found below %d", low)
+	return ""
 }
 
 // ctx bounds one API call made by a test.
