@@ -363,7 +363,9 @@ func TestWorkerCrashingAtLoadFailsItsDeployment(t *testing.T) {
 	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
-	restarts := func() int { return strings.Count(s.out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`) }
+	restarts := func() int {
+		return strings.Count(s.out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`)
+	}
 	n := restarts()
 	t.Logf("the fraud/2 worker was restarted %d times", n)
 	if n < 1 || n > 4 {
