@@ -68,7 +68,21 @@ func TestDataDirFull(t *testing.T) {
 	}
 	s.wantAlive(t)
 
+	// A restart while the disk is full: SQLite needs room for its shared
+	// memory file to open the database. Either the server refuses to start,
+	// saying why, or it starts; it never half-starts or loses anything.
+	s.stop()
+	if out, err := runServerOnce(s.dataDir, 5*time.Second); err == nil || strings.Contains(out, "panic") ||
+		(!strings.Contains(out, "slipway API listening") && (!strings.Contains(out, s.dataDir) || !strings.Contains(out, "no space left on device"))) {
+		t.Errorf("restarting on the full disk: %v\n%s\nwant a refusal naming %s and \"no space left on device\", or a start", err, out, s.dataDir)
+	} else {
+		t.Logf("restarting on the full disk: %s", strings.TrimSpace(out))
+	}
+
 	free()
+	s = startServer(t, serverOpts{dataDir: s.dataDir})
+	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s.wantNothingWritten(t, before, arts)
 	s.registerONNX(t, "fraud/2", linear(biasV2))
 	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"}); err != nil {
 		t.Fatalf("creating a policy after freeing space: %v", err)
@@ -92,10 +106,10 @@ func TestDataDirFull(t *testing.T) {
 	s.wantAlive(t)
 }
 
-// The disk fills in the middle of a canary. While it is full the
-// deployment cannot record its next step, so it does not take it: traffic
-// stays where the record says, no request fails, the server keeps
-// running. Once space is freed the deployment resumes from its record and
+// The disk fills in the middle of a canary. While it is full the rollout
+// engine cannot save the deployment's record (it logs that, and a watcher
+// restarted by its poll resumes from the last record saved): no request
+// fails and the server keeps running. Once space is freed the deployment
 // completes, and the ledger verifies.
 func TestDataDirFullMidRollout(t *testing.T) {
 	mnt := mountTmpfs(t, "64m")
@@ -166,29 +180,36 @@ func TestReadOnlyDataDirAtStart(t *testing.T) {
 		t.Skipf("cannot make a bind mount read-only here: %v", err)
 	}
 	for _, dir := range []string{ro, filepath.Join(ro, "fresh")} {
-		cmd := exec.Command(slipwayBin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0")
-		cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		done := make(chan struct{})
-		timer := time.AfterFunc(30*time.Second, func() {
-			select {
-			case <-done:
-			default:
-				_ = cmd.Process.Kill()
-			}
-		})
-		out, err := cmd.CombinedOutput()
-		close(done)
-		timer.Stop()
+		out, err := runServerOnce(dir, 30*time.Second)
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			t.Errorf("slipway server on read-only %s: %v, want exit status 1\n%s", dir, err, out)
 			continue
 		}
-		if !strings.Contains(string(out), dir) || !strings.Contains(string(out), "read-only file system") || strings.Contains(string(out), "panic") {
+		if !strings.Contains(out, dir) || !strings.Contains(out, "read-only file system") || strings.Contains(out, "panic") {
 			t.Errorf("slipway server on read-only %s said %q; want the directory and \"read-only file system\"", dir, out)
 		}
 	}
+}
+
+// runServerOnce runs `slipway server` on dir, for a server expected to
+// refuse to start, and kills it if it still runs after timeout.
+func runServerOnce(dir string, timeout time.Duration) (string, error) {
+	cmd := exec.Command(slipwayBin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	done := make(chan struct{})
+	timer := time.AfterFunc(timeout, func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+		}
+	})
+	out, err := cmd.CombinedOutput()
+	close(done)
+	timer.Stop()
+	return string(out), err
 }
 
 // The file system under a running server turns read-only (ext4's

@@ -82,7 +82,7 @@ func Open(path string) (*DB, error) {
 	db.write.SetConnMaxIdleTime(0)
 	if err := db.migrate(context.Background()); err != nil {
 		_ = db.write.Close()
-		return nil, fmt.Errorf("open %s: %w", abs, err)
+		return nil, fmt.Errorf("open %s: %w", abs, db.diskError(err))
 	}
 
 	db.read, err = sql.Open("sqlite", dsn("_pragma=query_only(1)"))
