@@ -41,6 +41,10 @@ func TestAuthMatrix(t *testing.T) {
 		need    level
 	}{
 		{"POST /v1/models/{model}/versions", "/v1/models/fraud/versions", `{}`, deployer},
+		// A process runtime runs a command on the server's host: admin only.
+		// (Its artifact does not exist, so even an admin's call stores nothing.)
+		{"POST /v1/models/{model}/versions", "/v1/models/fraud/versions", `{"version":"1","format":"custom","runtime":{"kind":"process","command":["serve","{port}"]},` +
+			`"artifact_uri":"file:///nonexistent/model.bin","sha256":"` + strings.Repeat("0", 64) + `"}`, admin},
 		{"GET /v1/models/{model}/versions", "/v1/models/fraud/versions", nil, reader},
 		{"GET /v1/versions", "/v1/versions", nil, reader},
 		{"GET /v1/models/{model}/versions/{version}", "/v1/models/fraud/versions/1", nil, reader},
@@ -112,7 +116,7 @@ func TestAuthMatrix(t *testing.T) {
 			case c.level < rt.need:
 				want = []int{http.StatusForbidden}
 			default:
-				want = []int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}
+				want = []int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity}
 			}
 			if !contains(want, status) {
 				t.Errorf("%s %s as %s = %d %s, want one of %v", method, rt.path, c.name, status, raw, want)
