@@ -28,7 +28,7 @@ func waitEndpointSettled(ctx context.Context, c *client.Client, want *apitypes.E
 	target := desiredTraffic(want)
 	// Short first waits: a small model is ready in well under a second, and
 	// every poll interval is lead time the user waits for.
-	wait := 25 * time.Millisecond
+	wait := deploymentFirstPoll
 	var last *apitypes.Endpoint
 	for {
 		got, err := c.GetEndpoint(ctx, want.Name)
@@ -190,10 +190,11 @@ func prefixed(prefix, s string) string {
 }
 
 // Polling of a deployment: short first waits, because a small model is
-// served in well under a second, growing to deploymentMaxPoll for long
+// served in well under a second (an all_at_once deployment of one is over
+// some 20-40ms after the change), growing to deploymentMaxPoll for long
 // rollouts.
 const (
-	deploymentFirstPoll = 25 * time.Millisecond
+	deploymentFirstPoll = 10 * time.Millisecond
 	deploymentMaxPoll   = 500 * time.Millisecond
 	// revertGrace bounds the wait, once a deployment ended without
 	// success, for the server to put the endpoint back and for its status
