@@ -56,7 +56,7 @@ type killStats struct {
 	startupKills         int // of a server not yet healthy
 	rollouts             int // acknowledged by the API
 	inflight, inflightOK int // updates racing the kill, and how many were answered
-	aborts               int
+	aborts, supersedes   int
 	modes, phases        map[string]int
 	ledger               int
 	restart              time.Duration // total time from kill to healthy
@@ -156,6 +156,27 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		switch mode {
 		case "mid-rollout":
 			delay = time.Duration(rng.IntN(1500)) * time.Millisecond
+			if rng.IntN(4) == 0 {
+				// A second change of target supersedes alpha's rollout
+				// before the kill.
+				time.Sleep(delay / 2)
+				delay -= delay / 2
+				e, err := s.getEndpoint("alpha")
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary", "shadow-linear", "bluegreen"})
+				if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+					t.Fatalf("round %d: superseding alpha's rollout with %s: %v", round, e.ModelVersion, err)
+				}
+				ds, err := s.deployments("alpha")
+				if err != nil || len(ds) == 0 || ds[0].ToVersion != e.ModelVersion {
+					t.Fatalf("round %d: no deployment of alpha to %s listed (%v): %s", round, e.ModelVersion, err, jsonString(ds))
+				}
+				acked[ds[0].ID] = "alpha"
+				st.rollouts++
+				st.supersedes++
+			}
 		case "in-flight-update":
 			delay = time.Duration(rng.IntN(8000)) * time.Microsecond
 		}
@@ -243,9 +264,9 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 	if st.rollouts+st.inflight < kills {
 		t.Errorf("%d rollouts for %d kills; every kill should hit at least one", st.rollouts+st.inflight, kills)
 	}
-	t.Logf("SOAK kill: %d kills (%s; %d more during recovery, %d before healthy), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, outcomes %s, %d ledger events; "+
+	t.Logf("SOAK kill: %d kills (%s; %d more during recovery, %d before healthy), %d acknowledged rollouts + %d racing the kill (%d of them answered), %d aborts requested, %d superseding updates, outcomes %s, %d ledger events; "+
 		"mean kill → healthy %v; wall %v; seed %d",
-		st.kills, sortedKeys(st.modes), st.recoveryKills, st.startupKills, st.rollouts, st.inflight, st.inflightOK, st.aborts, sortedKeys(st.phases), st.ledger,
+		st.kills, sortedKeys(st.modes), st.recoveryKills, st.startupKills, st.rollouts, st.inflight, st.inflightOK, st.aborts, st.supersedes, sortedKeys(st.phases), st.ledger,
 		(st.restart / time.Duration(max(kills, 1))).Round(time.Millisecond), time.Since(start).Round(time.Second), cfg.seed)
 }
 
