@@ -8,10 +8,13 @@
 //   - plan at scale: `tofu plan` (with refresh) of N Slipway resources (model
 //     versions, deployment policies and a few endpoints) vs N terraform_data.
 //
-// Rounds alternate baseline and Slipway; the median round is reported, as a
-// Markdown table with the ratios. Everything runs offline: terraform_data is
-// built into OpenTofu, and the provider is taken from -provider through a
-// dev_overrides CLI configuration, so no `tofu init` is needed.
+// A third column measures the same with the smallest provider built like the
+// Slipway one (./internal/loadgen/cmd/floorprovider, one resource that talks
+// to nothing): what any external provider costs OpenTofu, apart from what
+// Slipway does. Rounds alternate the three; the median round is reported, as
+// a Markdown table with the ratios. Everything runs offline: terraform_data is
+// built into OpenTofu, and both providers are served through a dev_overrides
+// CLI configuration, so no `tofu init` is needed.
 //
 //	go run ./internal/loadgen/cmd/tofubench -slipway bin/slipway -provider bin/terraform-provider-slipway \
 //	    -tofu ~/.cache/slipway/tofu-1.12.6/tofu [-rounds 7] [-resources 1000] [-plan-rounds 3] [-only lead|plan] [-v]
@@ -41,6 +44,7 @@ import (
 
 type options struct {
 	slipway, provider, tofu string
+	floor                   string
 	build                   bool
 	rounds, planRounds      int
 	resources, endpoints    int
@@ -54,6 +58,7 @@ func main() {
 	flag.StringVar(&o.slipway, "slipway", "bin/slipway", "slipway binary")
 	flag.StringVar(&o.provider, "provider", "bin/terraform-provider-slipway", "provider binary (served to tofu through dev_overrides)")
 	flag.StringVar(&o.tofu, "tofu", filepath.Join(home, ".cache/slipway/tofu-1.12.6/tofu"), "OpenTofu CLI")
+	flag.StringVar(&o.floor, "floor-provider", "", "the minimal provider binary (default: go build ./internal/loadgen/cmd/floorprovider into a temp dir)")
 	flag.BoolVar(&o.build, "build", false, "go build both binaries (from the current directory) before measuring")
 	flag.IntVar(&o.rounds, "rounds", 7, "lead time: alternating rounds; the median is reported")
 	flag.IntVar(&o.planRounds, "plan-rounds", 3, "plan at scale: alternating rounds; the median is reported")
@@ -93,6 +98,17 @@ func run(o *options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.floor == "" {
+		o.floor = filepath.Join(dir, "floor", "terraform-provider-floor")
+		cmd := exec.Command("go", "build", "-o", o.floor, "./internal/loadgen/cmd/floorprovider")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building the minimal provider (run from the repository root, or pass -floor-provider): %w", err)
+		}
+	}
+	if o.floor, err = filepath.Abs(o.floor); err != nil {
+		return err
+	}
 
 	b, err := newBench(o, dir)
 	if err != nil {
@@ -101,10 +117,10 @@ func run(o *options) error {
 	defer b.close()
 
 	fmt.Printf("## Terraform workflow benchmarks (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Machine: %d CPUs, %s/%s, %s, %s. OpenTofu: %s. Baseline and Slipway rounds alternate; each cell is the median round.\n\n",
+	fmt.Printf("Machine: %d CPUs, %s/%s, %s, %s. OpenTofu: %s. Rounds alternate terraform_data, the minimal provider and Slipway; each cell is the median round.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.Version(), tofuVersion(o.tofu, b.env))
-	fmt.Println("| benchmark | baseline (terraform_data) | Slipway | ratio | target |")
-	fmt.Println("|---|---:|---:|---:|---:|")
+	fmt.Println("| benchmark | baseline: terraform_data | minimal provider | Slipway | Slipway ÷ baseline | target | Slipway ÷ minimal provider |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 	var notes []string
 	if o.only == "" || o.only == "lead" {
 		note, err := b.leadTime()
@@ -140,8 +156,8 @@ type bench struct {
 func newBench(o *options, dir string) (*bench, error) {
 	b := &bench{o: o, dir: dir}
 	cli := filepath.Join(dir, "cli.tfrc")
-	cfg := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    %q = %q\n  }\n  direct {}\n}\n",
-		"slipwayhq/slipway", filepath.Dir(o.provider))
+	cfg := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    %q = %q\n    %q = %q\n  }\n  direct {}\n}\n",
+		"slipwayhq/slipway", filepath.Dir(o.provider), "bench/floor", filepath.Dir(o.floor))
 	if err := os.WriteFile(cli, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -241,6 +257,22 @@ resource "terraform_data" "change" {
 }
 `
 
+const floorLeadConfig = `
+terraform {
+  required_providers {
+    floor = { source = "bench/floor" }
+  }
+}
+
+variable "n" {
+  type = number
+}
+
+resource "floor_value" "change" {
+  input = tostring(var.n)
+}
+`
+
 //nolint:gosec // G101: a Terraform configuration, not a credential
 const slipwayLeadConfig = `
 terraform {
@@ -285,20 +317,25 @@ func (b *bench) leadTime() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	floor, err := b.workdir("lead-floor", floorLeadConfig)
+	if err != nil {
+		return "", err
+	}
 	slip, err := b.workdir("lead-slipway", fmt.Sprintf(slipwayLeadConfig, b.dir, b.dir))
 	if err != nil {
 		return "", err
 	}
-	// Setup (not measured): create both, and warm each path once.
+	// Setup (not measured): create all three, and warm each path once.
 	for _, step := range []struct {
 		dir  string
 		vars []string
-	}{{base, []string{"-var", "n=0"}}, {slip, []string{"-var", "v=1"}}, {base, []string{"-var", "n=1"}}, {slip, []string{"-var", "v=2"}}} {
+	}{{base, []string{"-var", "n=0"}}, {floor, []string{"-var", "n=0"}}, {slip, []string{"-var", "v=1"}},
+		{base, []string{"-var", "n=1"}}, {floor, []string{"-var", "n=1"}}, {slip, []string{"-var", "v=2"}}} {
 		if _, err := b.tofu(step.dir, apply(step.vars...)...); err != nil {
 			return "", err
 		}
 	}
-	var bs, ss []time.Duration
+	var bs, fs, ss []time.Duration
 	var phases []leadPhases
 	v := 2
 	for i := range b.o.rounds {
@@ -306,6 +343,11 @@ func (b *bench) leadTime() (string, error) {
 		if err != nil {
 			return "", err
 		}
+		fd, err := b.tofu(floor, apply("-var", fmt.Sprintf("n=%d", i+2))...)
+		if err != nil {
+			return "", err
+		}
+		fs = append(fs, fd)
 		v = 3 - v
 		start := time.Now()
 		sd, err := b.tofu(slip, apply("-var", fmt.Sprintf("v=%d", v))...)
@@ -318,12 +360,12 @@ func (b *bench) leadTime() (string, error) {
 		}
 		bs, ss, phases = append(bs, bd), append(ss, sd), append(phases, ph)
 		if b.o.verbose {
-			fmt.Fprintf(os.Stderr, "lead round %d: baseline %s, slipway %s (%s)\n", i+1, ms(bd), ms(sd), ph)
+			fmt.Fprintf(os.Stderr, "lead round %d: baseline %s, minimal provider %s, slipway %s (%s)\n", i+1, ms(bd), ms(fd), ms(sd), ph)
 		}
 	}
-	bm, sm := median(bs), median(ss)
-	fmt.Printf("| lead time: apply until 100 %% of traffic is on the new version (median of %d) | %s | %s | **%.1f×** | ≤ 5× |\n",
-		b.o.rounds, ms(bm), ms(sm), float64(sm)/float64(bm))
+	bm, fm, sm := median(bs), median(fs), median(ss)
+	fmt.Printf("| lead time: apply until 100 %% of traffic is on the new version (median of %d) | %s | %s | %s | **%.1f×** | ≤ 5× | %.1f× |\n",
+		b.o.rounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
 	return "Where the Slipway apply's time went (median of each part over the rounds): " + medianPhases(phases).String() + ".\n", nil
 }
 
@@ -410,6 +452,21 @@ resource "terraform_data" "r" {
 	if err != nil {
 		return err
 	}
+	floor, err := b.workdir("plan-floor", fmt.Sprintf(`
+terraform {
+  required_providers {
+    floor = { source = "bench/floor" }
+  }
+}
+
+resource "floor_value" "r" {
+  count = %d
+  input = "resource-${count.index}"
+}
+`, n))
+	if err != nil {
+		return err
+	}
 	eps := min(b.o.endpoints, n)
 	policies := (n - eps) / 2
 	versions := n - eps - policies
@@ -455,19 +512,22 @@ resource "slipway_model_endpoint" "e" {
 		return err
 	}
 	setup := time.Now()
-	if _, err := b.tofu(base, applyArgs...); err != nil {
-		return err
-	}
-	if _, err := b.tofu(slip, applyArgs...); err != nil {
-		return err
+	for _, d := range []string{base, floor, slip} {
+		if _, err := b.tofu(d, applyArgs...); err != nil {
+			return err
+		}
 	}
 	if b.o.verbose {
-		fmt.Fprintf(os.Stderr, "plan at scale: created %d + %d resources in %s\n", n, n, ms(time.Since(setup)))
+		fmt.Fprintf(os.Stderr, "plan at scale: created 3 × %d resources in %s\n", n, ms(time.Since(setup)))
 	}
 	planArgs := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode"}
-	var bs, ss []time.Duration
+	var bs, fs, ss []time.Duration
 	for i := range b.o.planRounds {
 		bd, err := b.tofu(base, planArgs...)
+		if err != nil {
+			return err
+		}
+		fd, err := b.tofu(floor, planArgs...)
 		if err != nil {
 			return err
 		}
@@ -475,14 +535,14 @@ resource "slipway_model_endpoint" "e" {
 		if err != nil {
 			return err
 		}
-		bs, ss = append(bs, bd), append(ss, sd)
+		bs, fs, ss = append(bs, bd), append(fs, fd), append(ss, sd)
 		if b.o.verbose {
-			fmt.Fprintf(os.Stderr, "plan round %d: baseline %s, slipway %s\n", i+1, ms(bd), ms(sd))
+			fmt.Fprintf(os.Stderr, "plan round %d: baseline %s, minimal provider %s, slipway %s\n", i+1, ms(bd), ms(fd), ms(sd))
 		}
 	}
-	bm, sm := median(bs), median(ss)
-	fmt.Printf("| plan at scale: `tofu plan` with refresh, %d resources (%d model versions, %d policies, %d endpoints) (median of %d) | %s | %s | **%.1f×** | ≤ 3× |\n",
-		n, versions, policies, eps, b.o.planRounds, ms(bm), ms(sm), float64(sm)/float64(bm))
+	bm, fm, sm := median(bs), median(fs), median(ss)
+	fmt.Printf("| plan at scale: `tofu plan` with refresh, %d resources (%d model versions, %d policies, %d endpoints) (median of %d) | %s | %s | %s | **%.1f×** | ≤ 3× | %.1f× |\n",
+		n, versions, policies, eps, b.o.planRounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
 	return nil
 }
 
