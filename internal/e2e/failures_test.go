@@ -348,11 +348,30 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	}
 }
 
-// The stored artifact of a registered builtin version is damaged on disk
-// (a bad block, a stray write), so its worker fails while loading it. The
-// deployment fails with the worker's own words, fraud/1 goes on serving
-// every request, and the worker is not restarted again and again.
-func TestWorkerCrashingAtLoadFailsItsDeployment(t *testing.T) {
+// The stored artifact of a registered builtin version changes on disk
+// after registration: damaged (a bad block, a stray write), so that its
+// loader would crash, or swapped for another valid model, which would
+// otherwise be served as the registered version without anyone noticing.
+// The replica is not started: the deployment fails saying the artifact
+// changed, fraud/1 goes on serving every request, and nothing restarts
+// the candidate again and again.
+func TestChangedStoredArtifactFailsItsDeployment(t *testing.T) {
+	other, err := linear(999).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		content []byte
+	}{
+		{"damaged", []byte("\x08\x07garbage that is no ONNX model")},
+		{"another model", other},
+	} {
+		t.Run(tc.name, func(t *testing.T) { changedArtifact(t, tc.content) })
+	}
+}
+
+func changedArtifact(t *testing.T, content []byte) {
 	s := startServer(t, serverOpts{})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	mv := onnxVersion(t, "fraud/2", biasV2)
@@ -360,7 +379,7 @@ func TestWorkerCrashingAtLoadFailsItsDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := filepath.Join(s.dataDir, "artifacts", "sha256", mv.SHA256)
-	if err := os.WriteFile(stored, []byte("\x08\x07garbage that is no ONNX model"), 0o600); err != nil {
+	if err := os.WriteFile(stored, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
@@ -378,8 +397,8 @@ func TestWorkerCrashingAtLoadFailsItsDeployment(t *testing.T) {
 	d := s.retarget(t, "fraud", "fraud/2", "")
 	d = s.waitTerminal(t, d.ID, 60*time.Second)
 	t.Logf("deployment %s: %s", d.Phase, d.Reason)
-	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "is not an ONNX model") {
-		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2 and quoting the worker's load error", d.Phase, d.Reason)
+	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "not the registered "+mv.SHA256+": it was changed on disk") {
+		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2 and saying its stored artifact changed", d.Phase, d.Reason)
 	}
 	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"

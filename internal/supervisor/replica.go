@@ -187,6 +187,11 @@ func (r *replica) countStartFailure() {
 // launch starts the process (none for external) and returns its base URL.
 func (r *replica) launch(ctx context.Context) (*process, string, error) {
 	rt := r.spec.Version.Runtime
+	if rt.Kind != "external" && r.spec.ArtifactPath != "" && r.spec.Version.SHA256 != "" {
+		if err := r.sup.artifacts.check(r.spec.ArtifactPath, r.spec.Version.SHA256); err != nil {
+			return nil, "", fmt.Errorf("replica %s not started: %w", r.name, err)
+		}
+	}
 	switch rt.Kind {
 	case "external":
 		return &process{}, strings.TrimRight(rt.URL, "/"), nil

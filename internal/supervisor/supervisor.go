@@ -72,6 +72,8 @@ type Supervisor struct {
 	mu   sync.Mutex
 	sets map[setKey]*replicaSet
 	wg   sync.WaitGroup
+
+	artifacts artifactCache // stored artifacts whose digest was checked
 }
 
 type setKey struct{ endpoint, version string }
