@@ -118,7 +118,7 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	s.registerONNX(t, "fraud/2", linear(biasV2))
 	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{
 		Name: "canary", Strategy: "canary",
-		Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "1s"}, {TrafficPercent: 50, Bake: "1s"}},
+		Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "2s"}, {TrafficPercent: 50, Bake: "2s"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +136,9 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	during, err := s.api.GetDeployment(ctx(t), d.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if apitypes.DeploymentTerminal(during.Phase) {
+		t.Fatalf("the deployment had ended (%s) before the disk was full: this test exercised nothing", during.Phase)
 	}
 	s.wantAlive(t)
 	free()
