@@ -198,20 +198,12 @@ func TestReadOnlyDataDirAtStart(t *testing.T) {
 // runServerOnce runs `slipway server` on dir, for a server expected to
 // refuse to start, and kills it if it still runs after timeout.
 func runServerOnce(dir string, timeout time.Duration) (string, error) {
-	cmd := exec.Command(slipwayBin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0")
+	c, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(c, slipwayBin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done := make(chan struct{})
-	timer := time.AfterFunc(timeout, func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill()
-		}
-	})
 	out, err := cmd.CombinedOutput()
-	close(done)
-	timer.Stop()
 	return string(out), err
 }
 
@@ -406,6 +398,8 @@ func changedArtifact(t *testing.T, content []byte) {
 	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
+	// The status follows on the next reconciliation.
+	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	restarts := func() int {
 		return strings.Count(s.out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`)
 	}
@@ -459,6 +453,8 @@ func (s *server) wantRevertedAndQuiet(t *testing.T, starts string) {
 	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
+	// The status follows on the next reconciliation.
+	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	count := func() int {
 		b, _ := os.ReadFile(starts)
 		return strings.Count(string(b), "start")

@@ -157,6 +157,8 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 	if len(reverted.TrafficSplit) != 0 {
 		t.Errorf("traffic_split after the revert = %v, want none", reverted.TrafficSplit)
 	}
+	// The status follows on the next reconciliation.
+	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	// From the revert on, through several reconciliations, the status must
 	// say: ready on fraud/1, and why fraud/2 did not take.
 	consistently(t, "the endpoint to stay ready on fraud/1 with the reason", 2*time.Second, func() string {
