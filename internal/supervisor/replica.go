@@ -390,6 +390,15 @@ func readListening(ctx context.Context, stdout io.ReadCloser, proc *process, tim
 	}()
 	select {
 	case res := <-ch:
+		if res.err != nil {
+			// A closed stdout usually means the worker is exiting: its exit
+			// status says more than the end of the pipe.
+			select {
+			case <-proc.exited:
+				return "", fmt.Errorf("it exited: %w", proc.err)
+			case <-time.After(time.Second):
+			}
+		}
 		return res.addr, res.err
 	case <-proc.exited:
 		return "", fmt.Errorf("it exited: %w", proc.err)

@@ -156,8 +156,8 @@ func TestReplicaThatCrashesAtLoadReportsWhy(t *testing.T) {
 		return st.StartFailures >= 2
 	})
 	st, _ := s.Status("fraud", "fraud/1")
-	if !strings.Contains(st.LastError, "opset 17") {
-		t.Errorf("LastError = %q; want the replica's own words about opset 17", st.LastError)
+	if !strings.Contains(st.LastError, "opset 17") || !strings.Contains(st.LastError, "it exited: exit status 3") {
+		t.Errorf("LastError = %q; want its exit status and the replica's own words about opset 17", st.LastError)
 	}
 	if len(s.Ready("fraud", "fraud/1")) != 0 {
 		t.Error("a replica that never started is listed as ready")
