@@ -151,6 +151,9 @@ type bench struct {
 	server *exec.Cmd
 	c      *client.Client
 	model  [2]string // two distinct ONNX models, versions 1 and 2
+	// cpu is the CPU time of the last tofu command: its own and its
+	// providers' (which it waits for), plus what the server spent meanwhile.
+	cpu time.Duration
 }
 
 func newBench(o *options, dir string) (*bench, error) {
@@ -226,9 +229,14 @@ func (b *bench) tofu(dir string, args ...string) (time.Duration, error) {
 	cmd.Dir, cmd.Env = dir, b.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	server0 := processCPU(b.server.Process.Pid)
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
+	b.cpu = 0
+	if cmd.ProcessState != nil {
+		b.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime() + processCPU(b.server.Process.Pid) - server0
+	}
 	if err != nil {
 		return d, fmt.Errorf("tofu %s in %s: %w\n%s", strings.Join(args, " "), dir, err, lastLines(out.String(), 40))
 	}
@@ -335,7 +343,7 @@ func (b *bench) leadTime() (string, error) {
 			return "", err
 		}
 	}
-	var bs, fs, ss []time.Duration
+	var bs, fs, ss, bc, fc, sc []time.Duration
 	var phases []leadPhases
 	v := 2
 	for i := range b.o.rounds {
@@ -343,17 +351,19 @@ func (b *bench) leadTime() (string, error) {
 		if err != nil {
 			return "", err
 		}
+		bc = append(bc, b.cpu)
 		fd, err := b.tofu(floor, apply("-var", fmt.Sprintf("n=%d", i+2))...)
 		if err != nil {
 			return "", err
 		}
-		fs = append(fs, fd)
+		fs, fc = append(fs, fd), append(fc, b.cpu)
 		v = 3 - v
 		start := time.Now()
 		sd, err := b.tofu(slip, apply("-var", fmt.Sprintf("v=%d", v))...)
 		if err != nil {
 			return "", err
 		}
+		sc = append(sc, b.cpu)
 		ph, err := b.phases(start, start.Add(sd), fmt.Sprintf("lead/%d", v))
 		if err != nil {
 			return "", err
@@ -366,6 +376,7 @@ func (b *bench) leadTime() (string, error) {
 	bm, fm, sm := median(bs), median(fs), median(ss)
 	fmt.Printf("| lead time: apply until 100 %% of traffic is on the new version (median of %d) | %s | %s | %s | **%.1f×** | ≤ 5× | %.1f× |\n",
 		b.o.rounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
+	cpuRow("lead time", bc, fc, sc)
 	return "Where the Slipway apply's time went (median of each part over the rounds): " + medianPhases(phases).String() + ".\n", nil
 }
 
@@ -521,20 +532,23 @@ resource "slipway_model_endpoint" "e" {
 		fmt.Fprintf(os.Stderr, "plan at scale: created 3 × %d resources in %s\n", n, ms(time.Since(setup)))
 	}
 	planArgs := []string{"plan", "-input=false", "-no-color", "-detailed-exitcode"}
-	var bs, fs, ss []time.Duration
+	var bs, fs, ss, bc, fc, sc []time.Duration
 	for i := range b.o.planRounds {
 		bd, err := b.tofu(base, planArgs...)
 		if err != nil {
 			return err
 		}
+		bc = append(bc, b.cpu)
 		fd, err := b.tofu(floor, planArgs...)
 		if err != nil {
 			return err
 		}
+		fc = append(fc, b.cpu)
 		sd, err := b.tofu(slip, planArgs...)
 		if err != nil {
 			return err
 		}
+		sc = append(sc, b.cpu)
 		bs, fs, ss = append(bs, bd), append(fs, fd), append(ss, sd)
 		if b.o.verbose {
 			fmt.Fprintf(os.Stderr, "plan round %d: baseline %s, minimal provider %s, slipway %s\n", i+1, ms(bd), ms(fd), ms(sd))
@@ -543,7 +557,37 @@ resource "slipway_model_endpoint" "e" {
 	bm, fm, sm := median(bs), median(fs), median(ss)
 	fmt.Printf("| plan at scale: `tofu plan` with refresh, %d resources (%d model versions, %d policies, %d endpoints) (median of %d) | %s | %s | %s | **%.1f×** | ≤ 3× | %.1f× |\n",
 		n, versions, policies, eps, b.o.planRounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
+	cpuRow("plan at scale", bc, fc, sc)
 	return nil
+}
+
+// cpuRow prints the CPU time of a benchmark's commands, which other jobs
+// on the machine disturb far less than the elapsed time.
+func cpuRow(name string, bc, fc, sc []time.Duration) {
+	bm, fm, sm := median(bc), median(fc), median(sc)
+	fmt.Printf("| %s, CPU time (tofu, its providers, the server) | %s | %s | %s | %.1f× | | %.1f× |\n",
+		name, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
+}
+
+// processCPU is the CPU time a process and its reaped children have used.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// utime, stime, cutime, cstime are fields 14-17 of stat, 11-14 here,
+	// in clock ticks (USER_HZ, 100 on Linux).
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} {
+		if i < len(f) {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func mustRead(p string) []byte {
