@@ -19,7 +19,10 @@ func main() {
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()
-	provider.QuietLogsUnlessAsked()
+	if !debug {
+		// In debug mode the logs go to this terminal, for the developer.
+		provider.QuietLogsUnlessAsked()
+	}
 
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: "registry.terraform.io/slipwayhq/slipway",
