@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,14 +197,32 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// freeAddr picks a free port below the kernel's ephemeral range. A port
+// from that range (what ":0" gives) can be taken, while a killed server is
+// down, as the local port of any outgoing connection, and a restart on the
+// same port then fails with "address already in use"; below the range only
+// another listener can take it. (Found by the soak suite.)
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 200 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	t.Fatalf("no free port found below %d", low)
+	return ""
 }
 
 // ctx bounds one API call made by a test.
