@@ -72,9 +72,12 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open %s: the directory %s is not writable: %w", abs, filepath.Dir(abs), err)
 	}
 	db := &DB{path: abs}
-	// WAL lets readers run beside the writer; synchronous=NORMAL is the
-	// durable-enough setting WAL is designed for.
-	db.write, err = sql.Open("sqlite", dsn("_txlock=immediate", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)"))
+	// WAL lets readers run beside the writer. synchronous=FULL syncs the WAL
+	// at every commit: a change the API confirmed, and its ledger event,
+	// survive a power cut or an OS crash, not only a killed server (NORMAL
+	// could lose the last commits). It costs ~0.35 ms per commit here, and a
+	// deployment commits a dozen times.
+	db.write, err = sql.Open("sqlite", dsn("_txlock=immediate", "_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)"))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", abs, err)
 	}
