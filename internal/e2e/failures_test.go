@@ -35,7 +35,7 @@ import (
 // ledger intact.
 func TestDataDirFull(t *testing.T) {
 	mnt := mountTmpfs(t, "32m")
-	s := startServer(t, serverOpts{dataDir: filepath.Join(mnt, "data")})
+	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
@@ -48,16 +48,16 @@ func TestDataDirFull(t *testing.T) {
 
 	free := fill(t, mnt)
 	const full = "is full (no space left on device)"
-	_, err = s.api.CreateModelVersion(ctx(t), onnxVersion(t, "fraud/2", biasV2))
-	wantUnavailable(t, "registering fraud/2", err, s.dataDir, full)
-	_, err = s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"})
-	wantUnavailable(t, "creating a policy", err, s.dataDir, full)
-	_, err = s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "other", ModelVersion: "fraud/1"})
-	wantUnavailable(t, "creating an endpoint", err, s.dataDir, full)
+	_, err = s.API.CreateModelVersion(ctx(t), onnxVersion(t, "fraud/2", biasV2))
+	wantUnavailable(t, "registering fraud/2", err, s.DataDir, full)
+	_, err = s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"})
+	wantUnavailable(t, "creating a policy", err, s.DataDir, full)
+	_, err = s.API.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "other", ModelVersion: "fraud/1"})
+	wantUnavailable(t, "creating an endpoint", err, s.DataDir, full)
 	labelled := *fraud
 	labelled.Labels = map[string]string{"team": "risk"}
-	_, err = s.api.UpdateEndpoint(ctx(t), &labelled)
-	wantUnavailable(t, "updating an endpoint", err, s.dataDir, full)
+	_, err = s.API.UpdateEndpoint(ctx(t), &labelled)
+	wantUnavailable(t, "updating an endpoint", err, s.DataDir, full)
 
 	s.wantNothingWritten(t, before, arts)
 	if e, err := s.getEndpoint("fraud"); err != nil || e.Revision != fraud.Revision || len(e.Labels) != 0 {
@@ -71,25 +71,25 @@ func TestDataDirFull(t *testing.T) {
 	// A restart while the disk is full: SQLite needs room for its shared
 	// memory file to open the database. Either the server refuses to start,
 	// saying why, or it starts; it never half-starts or loses anything.
-	s.stop()
-	if out, err := runServerOnce(s.dataDir, 5*time.Second); err == nil || strings.Contains(out, "panic") ||
-		(!strings.Contains(out, "slipway API listening") && (!strings.Contains(out, s.dataDir) || !strings.Contains(out, "no space left on device"))) {
-		t.Errorf("restarting on the full disk: %v\n%s\nwant a refusal naming %s and \"no space left on device\", or a start", err, out, s.dataDir)
+	s.Stop()
+	if out, err := runServerOnce(s.DataDir, 5*time.Second); err == nil || strings.Contains(out, "panic") ||
+		(!strings.Contains(out, "slipway API listening") && (!strings.Contains(out, s.DataDir) || !strings.Contains(out, "no space left on device"))) {
+		t.Errorf("restarting on the full disk: %v\n%s\nwant a refusal naming %s and \"no space left on device\", or a start", err, out, s.DataDir)
 	} else {
 		t.Logf("restarting on the full disk: %s", strings.TrimSpace(out))
 	}
 
 	free()
-	s = startServer(t, serverOpts{dataDir: s.dataDir})
-	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s = startServer(t, serverOpts{DataDir: s.DataDir})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	s.wantNothingWritten(t, before, arts)
 	s.registerONNX(t, "fraud/2", linear(biasV2))
-	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"}); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"}); err != nil {
 		t.Fatalf("creating a policy after freeing space: %v", err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "other", ModelVersion: "fraud/1"})
 	s.retarget(t, "fraud", "fraud/2", "fast")
-	s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	eventually(t, "fraud/2 to answer", 10*time.Second, func() bool {
 		v, _, err := inferValue(s.inferURL("fraud"), nil)
 		return err == nil && v == wantV2
@@ -113,10 +113,10 @@ func TestDataDirFull(t *testing.T) {
 // completes, and the ledger verifies.
 func TestDataDirFullMidRollout(t *testing.T) {
 	mnt := mountTmpfs(t, "64m")
-	s := startServer(t, serverOpts{dataDir: filepath.Join(mnt, "data")})
+	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	s.registerONNX(t, "fraud/2", linear(biasV2))
-	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{
+	if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{
 		Name: "canary", Strategy: "canary",
 		Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "2s"}, {TrafficPercent: 50, Bake: "2s"}},
 	}); err != nil {
@@ -133,7 +133,7 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	// Full for longer than a bake: the step it would take meanwhile cannot
 	// be recorded.
 	time.Sleep(3 * time.Second)
-	during, err := s.api.GetDeployment(ctx(t), d.ID)
+	during, err := s.API.GetDeployment(ctx(t), d.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	if failed != 0 || len(hits) == 0 {
 		t.Errorf("%d of %d requests failed during the rollout; want none", failed, len(hits))
 	}
-	s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	s.auditVerify(t)
 	s.wantAlive(t)
 }
@@ -172,10 +172,10 @@ func TestReadOnlyDataDirAtStart(t *testing.T) {
 	requireRoot(t)
 	s := startServer(t, serverOpts{})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.stop()
+	s.Stop()
 
 	ro := t.TempDir()
-	if err := syscall.Mount(s.dataDir, ro, "", syscall.MS_BIND, ""); err != nil {
+	if err := syscall.Mount(s.DataDir, ro, "", syscall.MS_BIND, ""); err != nil {
 		t.Skipf("cannot bind-mount here (%v); this test needs root and mount rights", err)
 	}
 	t.Cleanup(func() { unmount(t, ro) })
@@ -214,7 +214,7 @@ func runServerOnce(dir string, timeout time.Duration) (string, error) {
 // a new server finds everything that was committed, ledger intact.
 func TestDataDirTurnsReadOnly(t *testing.T) {
 	img, mnt, trigger := mountExt4(t)
-	s := startServer(t, serverOpts{dataDir: filepath.Join(mnt, "data")})
+	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
@@ -234,12 +234,12 @@ func TestDataDirTurnsReadOnly(t *testing.T) {
 		t.Fatalf("after the trigger, writing to %s: %v; want read-only file system", mnt, err)
 	}
 	const readOnly = "is read-only"
-	_, err := s.api.CreateModelVersion(ctx(t), onnxVersion(t, "fraud/2", biasV2))
-	wantUnavailable(t, "registering fraud/2", err, s.dataDir, readOnly)
-	_, err = s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"})
-	wantUnavailable(t, "creating a policy", err, s.dataDir, readOnly)
-	_, err = s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "other", ModelVersion: "fraud/1"})
-	wantUnavailable(t, "creating an endpoint", err, s.dataDir, readOnly)
+	_, err := s.API.CreateModelVersion(ctx(t), onnxVersion(t, "fraud/2", biasV2))
+	wantUnavailable(t, "registering fraud/2", err, s.DataDir, readOnly)
+	_, err = s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"})
+	wantUnavailable(t, "creating a policy", err, s.DataDir, readOnly)
+	_, err = s.API.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "other", ModelVersion: "fraud/1"})
+	wantUnavailable(t, "creating an endpoint", err, s.DataDir, readOnly)
 	s.wantNothingWritten(t, before, arts)
 	for range 10 {
 		mustInfer(t, s.inferURL("fraud"), nil, wantV1)
@@ -248,11 +248,11 @@ func TestDataDirTurnsReadOnly(t *testing.T) {
 	s.wantAlive(t)
 
 	// Writable again (as after a repair): what was committed is all there.
-	s.stop()
+	s.Stop()
 	unmount(t, mnt)
 	mountLoop(t, img, mnt)
-	s2 := startServer(t, serverOpts{dataDir: s.dataDir})
-	s2.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s2 := startServer(t, serverOpts{DataDir: s.DataDir})
+	s2.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	eventually(t, "fraud/1 to answer after the restart", 20*time.Second, func() bool {
 		v, _, err := inferValue(s2.inferURL("fraud"), nil)
 		return err == nil && v == wantV1
@@ -281,13 +281,13 @@ func TestUnreachableArtifactIsRefused(t *testing.T) {
 	} {
 		mv := onnxVersion(t, "fraud/1", biasV1)
 		mv.ArtifactURI = tc.uri
-		_, err := s.api.CreateModelVersion(ctx(t), mv)
+		_, err := s.API.CreateModelVersion(ctx(t), mv)
 		var e *apitypes.Error
 		if !errors.As(err, &e) || e.Code != apitypes.CodeUnprocessable || e.Field != "artifact_uri" ||
 			!strings.Contains(e.Message, tc.uri) || !strings.Contains(e.Message, tc.cause) {
 			t.Errorf("%s: registering with %s: %v; want unprocessable on artifact_uri naming the URI and %q", tc.name, tc.uri, err, tc.cause)
 		}
-		if _, err := s.api.GetModelVersion(ctx(t), "fraud/1"); apitypes.ErrorCode(err) != apitypes.CodeNotFound {
+		if _, err := s.API.GetModelVersion(ctx(t), "fraud/1"); apitypes.ErrorCode(err) != apitypes.CodeNotFound {
 			t.Errorf("%s: fraud/1 after the refused registration: err %v, want not found", tc.name, err)
 		}
 	}
@@ -307,7 +307,7 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	}
 	// 3s leaves python ample time to listen on a busy machine, so the
 	// probe is answered, and keeps the three failed starts short.
-	s := startServer(t, serverOpts{args: []string{"--replica-start-timeout", "3s"}})
+	s := startServer(t, serverOpts{Args: []string{"--replica-start-timeout", "3s"}})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	starts := filepath.Join(t.TempDir(), "starts")
 	weights, digest := writeFile(t, "weights.bin", []byte("a model that never loads"))
@@ -370,10 +370,10 @@ func changedArtifact(t *testing.T, content []byte) {
 	s := startServer(t, serverOpts{})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	mv := onnxVersion(t, "fraud/2", biasV2)
-	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
 		t.Fatal(err)
 	}
-	stored := filepath.Join(s.dataDir, "artifacts", "sha256", mv.SHA256)
+	stored := filepath.Join(s.DataDir, "artifacts", "sha256", mv.SHA256)
 	if err := os.WriteFile(stored, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -395,13 +395,13 @@ func changedArtifact(t *testing.T, content []byte) {
 	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "not the registered "+mv.SHA256+": it was changed on disk") {
 		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2 and saying its stored artifact changed", d.Phase, d.Reason)
 	}
-	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
+	s.WaitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
 	// The status follows on the next reconciliation.
-	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	restarts := func() int {
-		return strings.Count(s.out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`)
+		return strings.Count(s.Out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`)
 	}
 	n := restarts()
 	t.Logf("the fraud/2 worker was restarted %d times", n)
@@ -417,7 +417,7 @@ func changedArtifact(t *testing.T, content []byte) {
 			return "status " + jsonString(e.Status)
 		case restarts() != n:
 			return "the fraud/2 worker was restarted again"
-		case len(workers(t, s.pid(), "fraud/2")) != 0:
+		case len(workers(t, s.PID(), "fraud/2")) != 0:
 			return "a fraud/2 worker runs"
 		}
 		return ""
@@ -435,7 +435,7 @@ func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *a
 	t.Helper()
 	var last *apitypes.Deployment
 	eventually(t, "deployment "+id+" to end", timeout, func() bool {
-		d, err := s.api.GetDeployment(ctx(t), id)
+		d, err := s.API.GetDeployment(ctx(t), id)
 		if err == nil {
 			last = d
 		}
@@ -450,11 +450,11 @@ func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *a
 // starts, was started at least once, at most four times, and not again.
 func (s *server) wantRevertedAndQuiet(t *testing.T, starts string) {
 	t.Helper()
-	s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
+	s.WaitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
 	// The status follows on the next reconciliation.
-	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	count := func() int {
 		b, _ := os.ReadFile(starts)
 		return strings.Count(string(b), "start")
@@ -476,7 +476,7 @@ func (s *server) wantRevertedAndQuiet(t *testing.T, starts string) {
 		}
 		return ""
 	})
-	if w := children(t, s.pid()); len(w) != 1 || len(workers(t, s.pid(), "fraud/1")) != 1 {
+	if w := children(t, s.PID()); len(w) != 1 || len(workers(t, s.PID(), "fraud/1")) != 1 {
 		t.Errorf("server children = %v; want only the fraud/1 worker", w)
 	}
 }
@@ -505,14 +505,14 @@ func TestTamperedLedgerFailsVerify(t *testing.T) {
 			s := startServer(t, serverOpts{})
 			s.registerONNX(t, "fraud/1", linear(biasV1))
 			for _, name := range []string{"fast", "slow"} {
-				if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: name, Strategy: "all_at_once"}); err != nil {
+				if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: name, Strategy: "all_at_once"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			s.auditVerify(t)
-			s.stop()
+			s.Stop()
 
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(s.dataDir, "slipway.db"))
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(s.DataDir, "slipway.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -525,16 +525,16 @@ func TestTamperedLedgerFailsVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s2 := startServer(t, serverOpts{dataDir: s.dataDir})
+			s2 := startServer(t, serverOpts{DataDir: s.DataDir})
 			cmd := exec.Command(slipwayBin, "audit", "verify")
-			cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s2.apiAddr, "SLIPWAY_TOKEN="+adminToken)
+			cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s2.APIAddr, "SLIPWAY_TOKEN="+adminToken)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			want := "audit ledger does not verify at event "
 			if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), want) || !strings.Contains(string(out), tc.reason) {
 				t.Errorf("slipway audit verify: %v\n%s\nwant exit status 1 and %q…%q", err, out, want, tc.reason)
 			}
-			v, err := s2.api.VerifyAudit(ctx(t))
+			v, err := s2.API.VerifyAudit(ctx(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -707,7 +707,7 @@ func wantUnavailable(t *testing.T, doing string, err error, dir, what string) {
 // ledger lists every ledger event.
 func (s *server) ledger(t *testing.T) []apitypes.AuditEvent {
 	t.Helper()
-	events, err := s.api.ListAuditEvents(ctx(t), client.AuditListOptions{})
+	events, err := s.API.ListAuditEvents(ctx(t), client.AuditListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,10 +727,10 @@ func countCreates(events []apitypes.AuditEvent, object string) int {
 // artifactFiles lists the stored artifacts; the download area must be empty.
 func (s *server) artifactFiles(t *testing.T) []string {
 	t.Helper()
-	if tmp, err := os.ReadDir(filepath.Join(s.dataDir, "artifacts", "tmp")); err != nil || len(tmp) != 0 {
+	if tmp, err := os.ReadDir(filepath.Join(s.DataDir, "artifacts", "tmp")); err != nil || len(tmp) != 0 {
 		t.Errorf("artifacts/tmp holds %v (err %v); want nothing left of a download", tmp, err)
 	}
-	ents, err := os.ReadDir(filepath.Join(s.dataDir, "artifacts", "sha256"))
+	ents, err := os.ReadDir(filepath.Join(s.DataDir, "artifacts", "sha256"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,14 +758,14 @@ func (s *server) wantNothingWritten(t *testing.T, ledger []apitypes.AuditEvent, 
 func (s *server) wantAlive(t *testing.T) {
 	t.Helper()
 	select {
-	case <-s.exited:
-		t.Fatalf("the server exited:\n%s", s.out)
+	case <-s.Exited:
+		t.Fatalf("the server exited:\n%s", s.Out)
 	default:
 	}
-	if err := s.api.Health(context.Background()); err != nil {
+	if err := s.API.Health(context.Background()); err != nil {
 		t.Errorf("health: %v", err)
 	}
-	if strings.Contains(s.out.String(), "panic") {
-		t.Errorf("the server log mentions a panic:\n%s", s.out)
+	if strings.Contains(s.Out.String(), "panic") {
+		t.Errorf("the server log mentions a panic:\n%s", s.Out)
 	}
 }

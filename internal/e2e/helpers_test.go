@@ -4,7 +4,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,25 +12,20 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
-	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
-const adminToken = "e2e-admin-secret"
+const adminToken = realserver.AdminToken
 
 // slipwayBin is the binary under test, built once by TestMain (with -race
 // when the tests run with -race, so the server's own races are caught too).
@@ -42,188 +36,30 @@ func TestMain(m *testing.M) {
 		fmt.Println("skipping e2e tests: they need Linux (/proc, Pdeathsig)")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "slipway-e2e-")
+	bin, cleanup, err := realserver.Build(raceEnabled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	slipwayBin = filepath.Join(dir, "slipway")
-	args := []string{"build", "-o", slipwayBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")
-	build := exec.Command(goTool(), args...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building slipway:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	slipwayBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
-// goTool is the go command that runs these tests: GOROOT is set by it.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	return "go"
-}
+// server is a real `slipway server` subprocess with this package's helpers.
+type server struct{ *realserver.Server }
 
-// server is one `slipway server` subprocess.
-type server struct {
-	t       *testing.T
-	dataDir string
-	apiAddr string // host:port
-	gwAddr  string
-	api     *client.Client
-	gw      string // gateway base URL
+type serverOpts = realserver.Opts
 
-	cmd    *exec.Cmd
-	out    *logBuffer
-	exited chan struct{}
-}
-
-// serverOpts lets a test restart a server on the same data and ports.
-type serverOpts struct {
-	dataDir, apiAddr, gwAddr string
-	args                     []string // more `slipway server` flags
-}
-
-// startServer starts `slipway server` and waits for /healthz. Cleanup stops
-// it with SIGTERM (SIGKILL after a while) and fails the test if the server
-// reported a data race.
+// startServer starts the binary under test (see realserver.Start).
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
-	if o.dataDir == "" {
-		o.dataDir = t.TempDir()
-	}
-	if o.apiAddr == "" {
-		o.apiAddr = freeAddr(t)
-	}
-	if o.gwAddr == "" {
-		o.gwAddr = freeAddr(t)
-	}
-	s := &server{t: t, dataDir: o.dataDir, apiAddr: o.apiAddr, gwAddr: o.gwAddr, gw: "http://" + o.gwAddr, out: &logBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(slipwayBin, append([]string{"server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr}, o.args...)...)
-	s.cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	// Never outlive the test binary, even if it is killed.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting slipway server: %v", err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(s.stop)
-
-	var err error
-	s.api, err = client.New(client.Config{Address: "http://" + o.apiAddr, Token: adminToken, Source: "api", MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + o.apiAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("slipway server exited before it was healthy:\n%s", s.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slipway server not healthy after 20s (last error %v):\n%s", err, s.out)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	o.Bin = slipwayBin
+	return &server{realserver.Start(t, o)}
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
-
-// stop ends the server gracefully if it still runs.
-func (s *server) stop() {
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(30 * time.Second):
-			s.t.Errorf("slipway server ignored SIGTERM for 30s; killing it")
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
-	gwClient.CloseIdleConnections()
-	if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
-		s.t.Errorf("the slipway server (or a worker) reported a data race:\n%s", s.out)
-	}
-	if s.t.Failed() {
-		s.t.Logf("server log:\n%s", s.out)
-	}
-}
-
-// kill ends the server with SIGKILL and waits until it is reaped.
-func (s *server) kill() {
-	s.t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		s.t.Fatalf("kill -9 server: %v", err)
-	}
-	<-s.exited
-}
-
-// logBuffer collects a subprocess's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freeAddr picks a free port below the kernel's ephemeral range. A port
-// from that range (what ":0" gives) can be taken, while a killed server is
-// down, as the local port of any outgoing connection, and a restart on the
-// same port then fails with "address already in use"; below the range only
-// another listener can take it. (Found by the soak suite.)
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
-				low = n
-			}
-		}
-	}
-	for range 200 {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000)))
-		if err != nil {
-			continue
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}
-	t.Fatalf("no free port found below %d", low)
-	return ""
-}
+func freeAddr(t *testing.T) string { return realserver.FreeAddr(t) }
 
 // ctx bounds one API call made by a test.
 func ctx(t *testing.T) context.Context {
@@ -237,7 +73,7 @@ func ctx(t *testing.T) context.Context {
 func (s *server) getEndpoint(name string) (*apitypes.Endpoint, error) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.api.GetEndpoint(c, name)
+	return s.API.GetEndpoint(c, name)
 }
 
 // ---- models ----
@@ -284,7 +120,7 @@ func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
 	t.Helper()
 	model, version, _ := strings.Cut(id, "/")
 	mv.Model, mv.Version = model, version
-	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
 		t.Fatalf("registering %s: %v", id, err)
 	}
 }
@@ -292,10 +128,10 @@ func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
 // createEndpoint creates the endpoint and waits until it serves e's target.
 func (s *server) createEndpoint(t *testing.T, e *apitypes.Endpoint) *apitypes.Endpoint {
 	t.Helper()
-	if _, err := s.api.CreateEndpoint(ctx(t), e); err != nil {
+	if _, err := s.API.CreateEndpoint(ctx(t), e); err != nil {
 		t.Fatalf("creating endpoint %s: %v", e.Name, err)
 	}
-	return s.waitServing(t, e.Name, desired(e))
+	return s.WaitServing(t, e.Name, desired(e))
 }
 
 // desired is the traffic an endpoint asks for.
@@ -308,45 +144,6 @@ func desired(e *apitypes.Endpoint) map[string]int {
 		w[tw.ModelVersion] = tw.Percent
 	}
 	return w
-}
-
-// waitServing waits until the endpoint is ready and its status traffic is
-// exactly want, each version with a ready replica.
-func (s *server) waitServing(t *testing.T, name string, want map[string]int) *apitypes.Endpoint {
-	t.Helper()
-	return s.waitEndpoint(t, name, fmt.Sprintf("ready serving %v", want), 30*time.Second, func(e *apitypes.Endpoint) bool {
-		if e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != len(want) {
-			return false
-		}
-		for _, tr := range e.Status.Traffic {
-			if want[tr.ModelVersion] != tr.Percent || tr.ReadyReplicas < 1 {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// waitEndpoint polls the endpoint until cond holds or timeout passes.
-func (s *server) waitEndpoint(t *testing.T, name, what string, timeout time.Duration, cond func(*apitypes.Endpoint) bool) *apitypes.Endpoint {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *apitypes.Endpoint
-	var lastErr error
-	for {
-		e, err := s.getEndpoint(name)
-		if err == nil {
-			last = e
-			if cond(e) {
-				return e
-			}
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint %s: timed out after %s waiting for %s; last %s (err %v)", name, timeout, what, jsonString(last), lastErr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func jsonString(v any) string {
@@ -404,7 +201,7 @@ func get(t *testing.T, url string) answer {
 }
 
 func (s *server) inferURL(endpoint string) string {
-	return s.gw + "/v2/models/" + endpoint + "/infer"
+	return s.GW + "/v2/models/" + endpoint + "/infer"
 }
 
 // outputs decodes an OIP infer response's first output as float64s.

@@ -73,10 +73,10 @@ func TestProcessRuntimeServesThroughTheGateway(t *testing.T) {
 	if a, err := post(s.inferURL("summer"), `{"inputs": "nope"}`, nil); err != nil || a.status != http.StatusBadRequest {
 		t.Errorf("bad request = %d %s (%v), want 400", a.status, a.body, err)
 	}
-	if a := get(t, s.gw+"/v2/models/summer/ready"); a.status != http.StatusOK {
+	if a := get(t, s.GW+"/v2/models/summer/ready"); a.status != http.StatusOK {
 		t.Errorf("ready = %d", a.status)
 	}
-	procs := children(t, s.pid())
+	procs := children(t, s.PID())
 	if len(procs) != 1 {
 		t.Errorf("server children = %v, want the one Python model server", procs)
 	}

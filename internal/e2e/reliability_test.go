@@ -22,23 +22,23 @@ func TestKilledReplicaIsReplaced(t *testing.T) {
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 
-	old := workers(t, s.pid(), "fraud/1")
+	old := workers(t, s.PID(), "fraud/1")
 	if len(old) != 1 {
 		t.Fatalf("worker processes = %v, want 1", old)
 	}
-	victim := old[0].pid
+	victim := old[0].PID
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	var replacement []proc
 	eventually(t, "a new worker process", 20*time.Second, func() bool {
-		replacement = workers(t, s.pid(), "fraud/1")
-		return len(replacement) == 1 && replacement[0].pid != victim
+		replacement = workers(t, s.PID(), "fraud/1")
+		return len(replacement) == 1 && replacement[0].PID != victim
 	})
 	if alive(victim) {
 		t.Errorf("killed worker %d still alive", victim)
 	}
-	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	// The route may lag the status by one reconciliation: poll briefly.
 	eventually(t, "requests to succeed again", 10*time.Second, func() bool {
 		v, _, err := inferValue(s.inferURL("fraud"), nil)
@@ -47,7 +47,7 @@ func TestKilledReplicaIsReplaced(t *testing.T) {
 	for range 20 {
 		mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 	}
-	if now := workers(t, s.pid(), "fraud/1"); !slices.Equal(pids(now), pids(replacement)) {
+	if now := workers(t, s.PID(), "fraud/1"); !slices.Equal(pids(now), pids(replacement)) {
 		t.Errorf("worker processes changed again (%v → %v): the replacement should be stable", replacement, now)
 	}
 }
@@ -60,33 +60,33 @@ func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 	s.registerONNX(t, "other/1", linear(biasV2))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1", Replicas: apitypes.Replicas{Min: 2, Max: 2}})
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "other", ModelVersion: "other/1"})
-	eventually(t, "3 worker processes", 10*time.Second, func() bool { return len(workers(t, s.pid(), "")) == 3 })
-	before := workers(t, s.pid(), "")
+	eventually(t, "3 worker processes", 10*time.Second, func() bool { return len(workers(t, s.PID(), "")) == 3 })
+	before := workers(t, s.PID(), "")
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 	mustInfer(t, s.inferURL("other"), nil, wantV2)
 
-	s.kill()
+	s.Kill()
 	eventually(t, "every worker of the killed server to die", 5*time.Second, func() bool {
 		for _, p := range before {
-			if alive(p.pid) {
+			if alive(p.PID) {
 				return false
 			}
 		}
 		return true
 	})
 
-	s2 := startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr})
+	s2 := startServer(t, serverOpts{DataDir: s.DataDir, APIAddr: s.APIAddr, GWAddr: s.GWAddr})
 	restarted := time.Now()
 	// The stored status is the dead server's until the new one rewrites
 	// it, so first wait for what only the new server can do: start
 	// workers and answer through them.
 	var after []proc
 	eventually(t, "3 new worker processes", 20*time.Second, func() bool {
-		after = workers(t, s2.pid(), "")
+		after = workers(t, s2.PID(), "")
 		return len(after) == 3
 	})
 	for _, p := range after {
-		if slices.Contains(pids(before), p.pid) {
+		if slices.Contains(pids(before), p.PID) {
 			t.Errorf("worker %v survived the server", p)
 		}
 	}
@@ -96,8 +96,8 @@ func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 		return err1 == nil && err2 == nil && v1 == wantV1 && v2 == wantV2
 	})
 	t.Logf("serving again %s after the restart", time.Since(restarted).Round(time.Millisecond))
-	s2.waitServing(t, "other", map[string]int{"other/1": 100})
-	s2.waitEndpoint(t, "fraud", "ready with 2 ready replicas", 20*time.Second, func(e *apitypes.Endpoint) bool {
+	s2.WaitServing(t, "other", map[string]int{"other/1": 100})
+	s2.WaitEndpoint(t, "fraud", "ready with 2 ready replicas", 20*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.Status.Phase == apitypes.PhaseReady && len(e.Status.Traffic) == 1 &&
 			e.Status.Traffic[0].ModelVersion == "fraud/1" && e.Status.Traffic[0].ReadyReplicas == 2
 	})
@@ -108,7 +108,7 @@ func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 
 	// The ledger survived the crash intact, as the operator CLI sees it.
 	cmd := exec.Command(slipwayBin, "audit", "verify")
-	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s2.apiAddr, "SLIPWAY_TOKEN="+adminToken)
+	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s2.APIAddr, "SLIPWAY_TOKEN="+adminToken)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("slipway audit verify: %v\n%s", err, out)
@@ -144,11 +144,11 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 		}
 	}()
 	e.ModelVersion = "fraud/2"
-	updated, err := s.api.UpdateEndpoint(ctx(t), e)
+	updated, err := s.API.UpdateEndpoint(ctx(t), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reverted := s.waitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
+	reverted := s.WaitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
 	if reverted.Revision <= updated.Revision {
@@ -158,7 +158,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 		t.Errorf("traffic_split after the revert = %v, want none", reverted.TrafficSplit)
 	}
 	// The status follows on the next reconciliation.
-	s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	// From the revert on, through several reconciliations, the status must
 	// say: ready on fraud/1, and why fraud/2 did not take.
 	consistently(t, "the endpoint to stay ready on fraud/1 with the reason", 2*time.Second, func() string {
@@ -183,7 +183,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 	if len(res.versions) != 1 || res.versions["fraud/1"] == 0 {
 		t.Errorf("answers by version = %v; only fraud/1 may answer", res.versions)
 	}
-	if w := children(t, s.pid()); len(w) != 1 || len(workers(t, s.pid(), "fraud/1")) != 1 {
+	if w := children(t, s.PID()); len(w) != 1 || len(workers(t, s.PID(), "fraud/1")) != 1 {
 		t.Errorf("server children = %v; want only the fraud/1 worker (nothing retrying fraud/2)", w)
 	}
 	// Bounded restarts: three failed starts in a row end the attempt, and
@@ -200,7 +200,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 		}
 		return ""
 	})
-	ds, err := s.api.ListDeployments(ctx(t), client.DeploymentListOptions{Endpoint: "fraud"})
+	ds, err := s.API.ListDeployments(ctx(t), client.DeploymentListOptions{Endpoint: "fraud"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 		t.Errorf("the deployment to fraud/2 ended %s: %q; want failed with the replica's last words", d.Phase, d.Reason)
 	}
 
-	events, err := s.api.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint, ObjectID: "fraud"})
+	events, err := s.API.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint, ObjectID: "fraud"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,10 +154,10 @@ func (s *server) retarget(t *testing.T, name, version, policy string) *apitypes.
 		t.Fatal(err)
 	}
 	e.ModelVersion, e.DeploymentPolicy = version, policy
-	if _, err := s.api.UpdateEndpoint(ctx(t), e); err != nil {
+	if _, err := s.API.UpdateEndpoint(ctx(t), e); err != nil {
 		t.Fatalf("retargeting %s to %s: %v", name, version, err)
 	}
-	ds, err := s.api.ListDeployments(ctx(t), client.DeploymentListOptions{Endpoint: name, Limit: 1})
+	ds, err := s.API.ListDeployments(ctx(t), client.DeploymentListOptions{Endpoint: name, Limit: 1})
 	if err != nil || len(ds) == 0 || ds[0].ToVersion != version {
 		t.Fatalf("no deployment to %s recorded (%v): %s", version, err, jsonString(ds))
 	}
@@ -170,7 +170,7 @@ func (s *server) waitDeployment(t *testing.T, id, what string, timeout time.Dura
 	deadline := time.Now().Add(timeout)
 	var last *apitypes.Deployment
 	for {
-		d, err := s.api.GetDeployment(ctx(t), id)
+		d, err := s.API.GetDeployment(ctx(t), id)
 		if err == nil {
 			last = d
 			if cond(d) {
@@ -191,7 +191,7 @@ func (s *server) waitPhase(t *testing.T, id, phase string, timeout time.Duration
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		d, err := s.api.GetDeployment(ctx(t), id)
+		d, err := s.API.GetDeployment(ctx(t), id)
 		if err == nil && d.Phase == phase {
 			return d
 		}
@@ -209,7 +209,7 @@ func (s *server) waitPhase(t *testing.T, id, phase string, timeout time.Duration
 func (s *server) auditVerify(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, "audit", "verify")
-	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s.apiAddr, "SLIPWAY_TOKEN="+adminToken)
+	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s.APIAddr, "SLIPWAY_TOKEN="+adminToken)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hash chain intact") {
 		t.Fatalf("slipway audit verify: %v\n%s", err, out)
@@ -244,7 +244,7 @@ func TestCanaryRolloutSucceeds(t *testing.T) {
 	s.registerONNX(t, "fraud/2", linear(biasV2))
 	p := rolloutPolicy("canary", 300*time.Millisecond, 100*time.Millisecond)
 	p.SmokeTest = &apitypes.SmokeTest{Requests: []apitypes.SmokeRequest{{Name: "sum of 1..4", Body: linearInput, ExpectOutputs: []float64{wantV2}, Tolerance: 1e-3}}}
-	if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
@@ -276,7 +276,7 @@ func TestCanaryRolloutSucceeds(t *testing.T) {
 	if d.LeadTimeObjectiveMet == nil || !*d.LeadTimeObjectiveMet {
 		t.Errorf("lead time objective met = %v", d.LeadTimeObjectiveMet)
 	}
-	e := s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	e := s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	if e.Status.CurrentDeployment != d.ID {
 		t.Errorf("status.current_deployment = %q, want %q", e.Status.CurrentDeployment, d.ID)
 	}
@@ -292,7 +292,7 @@ func TestCanaryRolloutSucceeds(t *testing.T) {
 		t.Errorf("answers by version = %v; both must have served during the canary", byVersion)
 	}
 	t.Logf("canary took %s; %d analyses; answers %v", d.FinishedAt.Sub(d.CreatedAt).Round(time.Millisecond), analyses, byVersion)
-	eventually(t, "fraud/1's worker to stop", 10*time.Second, func() bool { return len(workers(t, s.pid(), "fraud/1")) == 0 })
+	eventually(t, "fraud/1's worker to stop", 10*time.Second, func() bool { return len(workers(t, s.PID(), "fraud/1")) == 0 })
 	s.auditVerify(t)
 }
 
@@ -316,7 +316,7 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 			s.registerONNX(t, "fraud/1", linear(biasV1))
 			s.registerCandidate(t, "fraud/2", append([]string{"--bias", "200"}, tc.args...)...)
 			p := rolloutPolicy("canary", 2*time.Second, 100*time.Millisecond)
-			if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+			if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 				t.Fatal(err)
 			}
 			s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
@@ -333,7 +333,7 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 			if got := stepsSeen(d); !slices.Equal(got, []int{1}) {
 				t.Errorf("steps = %v; the first step's analysis must stop it", got)
 			}
-			e := s.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+			e := s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 			if e.ModelVersion != "fraud/1" || e.Status.CurrentDeployment != d.ID || !strings.HasSuffix(e.Status.Message, tc.reason) {
 				t.Errorf("endpoint after rollback: target %s, deployment %q, message %q", e.ModelVersion, e.Status.CurrentDeployment, e.Status.Message)
 			}
@@ -347,9 +347,9 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 			if len(after) > 0 {
 				t.Errorf("%d requests sent after the rollback were not answered by fraud/1: %v", len(after), after[:min(len(after), 5)])
 			}
-			eventually(t, "the candidate's process to stop", 10*time.Second, func() bool { return len(children(t, s.pid())) == 1 })
+			eventually(t, "the candidate's process to stop", 10*time.Second, func() bool { return len(children(t, s.PID())) == 1 })
 
-			events, err := s.api.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint, ObjectID: "fraud"})
+			events, err := s.API.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectEndpoint, ObjectID: "fraud"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,7 +372,7 @@ func TestApprovalPromoteThroughTheAPI(t *testing.T) {
 	p := rolloutPolicy("gated", 300*time.Millisecond, 100*time.Millisecond)
 	p.Steps = p.Steps[:1]
 	p.Approval = &apitypes.Approval{Required: true}
-	if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
@@ -380,16 +380,16 @@ func TestApprovalPromoteThroughTheAPI(t *testing.T) {
 	defer stop()
 	d := s.retarget(t, "fraud", "fraud/2", p.Name)
 	d = s.waitPhase(t, d.ID, apitypes.DeployAwaitingApproval, 30*time.Second)
-	s.waitEndpoint(t, "fraud", "the 90/10 canary to hold while awaiting approval", 10*time.Second, func(e *apitypes.Endpoint) bool {
+	s.WaitEndpoint(t, "fraud", "the 90/10 canary to hold while awaiting approval", 10*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.Status.Phase == apitypes.PhaseDeploying && e.Status.CurrentDeployment == d.ID && len(e.Status.Traffic) == 2 &&
 			e.Status.Traffic[0].Percent == 90 && e.Status.Traffic[1].Percent == 10
 	})
 	time.Sleep(500 * time.Millisecond)
-	if got, _ := s.api.GetDeployment(ctx(t), d.ID); got.Phase != apitypes.DeployAwaitingApproval {
+	if got, _ := s.API.GetDeployment(ctx(t), d.ID); got.Phase != apitypes.DeployAwaitingApproval {
 		t.Fatalf("deployment moved on without approval: %s", got.Phase)
 	}
 
-	if _, err := s.api.PromoteDeployment(ctx(t), d.ID); err != nil {
+	if _, err := s.API.PromoteDeployment(ctx(t), d.ID); err != nil {
 		t.Fatalf("promote: %v", err)
 	}
 	d = s.waitPhase(t, d.ID, apitypes.DeploySucceeded, 30*time.Second)
@@ -402,11 +402,11 @@ func TestApprovalPromoteThroughTheAPI(t *testing.T) {
 	if by == "" {
 		t.Errorf("no promotion event with its actor: %s", jsonString(d.Events))
 	}
-	s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
-	if _, err := s.api.PromoteDeployment(ctx(t), d.ID); apitypes.ErrorCode(err) != apitypes.CodeConflict {
+	s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	if _, err := s.API.PromoteDeployment(ctx(t), d.ID); apitypes.ErrorCode(err) != apitypes.CodeConflict {
 		t.Errorf("promoting a finished deployment = %v, want a conflict", err)
 	}
-	events, err := s.api.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectDeployment, ObjectID: d.ID})
+	events, err := s.API.ListAuditEvents(ctx(t), client.AuditListOptions{ObjectType: apitypes.ObjectDeployment, ObjectID: d.ID})
 	if err != nil || len(events) != 1 || events[0].Action != "promote" || events[0].Actor != by {
 		t.Errorf("ledger events of the deployment = %s (%v); want one promote by %q", jsonString(events), err, by)
 	}
@@ -421,7 +421,7 @@ func TestServerKilledMidCanaryResumes(t *testing.T) {
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	s.registerONNX(t, "fraud/2", linear(biasV2))
 	p := rolloutPolicy("canary", 3*time.Second, 250*time.Millisecond)
-	if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
@@ -435,11 +435,11 @@ func TestServerKilledMidCanaryResumes(t *testing.T) {
 		}
 		return false
 	})
-	s.kill()
+	s.Kill()
 	stop()
 	killedAt := d.Step
 
-	s2 := startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr})
+	s2 := startServer(t, serverOpts{DataDir: s.DataDir, APIAddr: s.APIAddr, GWAddr: s.GWAddr})
 	stop = liveLoad(s2.inferURL("fraud"), 2, 5*time.Millisecond)
 	defer stop()
 	// While the restarted server resumes, the status shows only splits the
@@ -460,7 +460,7 @@ func TestServerKilledMidCanaryResumes(t *testing.T) {
 				t.Fatalf("status traffic %v is no split of the plan", got)
 			}
 		}
-		if cur, err := s2.api.GetDeployment(ctx(t), d.ID); err == nil && apitypes.DeploymentTerminal(cur.Phase) {
+		if cur, err := s2.API.GetDeployment(ctx(t), d.ID); err == nil && apitypes.DeploymentTerminal(cur.Phase) {
 			final = cur
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -474,9 +474,9 @@ func TestServerKilledMidCanaryResumes(t *testing.T) {
 	}
 	switch final.Phase {
 	case apitypes.DeploySucceeded:
-		s2.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+		s2.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	case apitypes.DeployRolledBack:
-		s2.waitServing(t, "fraud", map[string]int{"fraud/1": 100})
+		s2.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	default:
 		t.Fatalf("deployment ended %s: %s", final.Phase, final.Reason)
 	}
@@ -503,7 +503,7 @@ func TestRollbackTime(t *testing.T) {
 	s.registerCandidate(t, "fraud/2", "--bias", "200", "--fail-when", trigger)
 	p := rolloutPolicy("canary", time.Minute, 250*time.Millisecond)
 	p.Steps = []apitypes.CanaryStep{{TrafficPercent: 50, Bake: "1m"}}
-	if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})

@@ -55,7 +55,7 @@ func TestInferenceMatchesReferenceForward(t *testing.T) {
 	}
 
 	// Model metadata and readiness, through the gateway.
-	md := get(t, s.gw+"/v2/models/scorer")
+	md := get(t, s.GW+"/v2/models/scorer")
 	if md.status != http.StatusOK {
 		t.Fatalf("metadata = %d %s", md.status, md.body)
 	}
@@ -68,11 +68,11 @@ func TestInferenceMatchesReferenceForward(t *testing.T) {
 		t.Errorf("metadata = %s", md.body)
 	}
 	for _, path := range []string{"/v2/models/scorer/ready", "/v2/models/scorer/versions/1/ready", "/v2/health/ready", "/v2/health/live"} {
-		if a := get(t, s.gw+path); a.status != http.StatusOK {
+		if a := get(t, s.GW+path); a.status != http.StatusOK {
 			t.Errorf("GET %s = %d %s, want 200", path, a.status, a.body)
 		}
 	}
-	if a := get(t, s.gw+"/v2/models/scorer/versions/9/ready"); a.status != http.StatusNotFound {
+	if a := get(t, s.GW+"/v2/models/scorer/versions/9/ready"); a.status != http.StatusNotFound {
 		t.Errorf("readiness of an unknown version = %d, want 404", a.status)
 	}
 }
@@ -181,7 +181,7 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 	s.registerONNX(t, "fraud/1", m1)
 	s.registerONNX(t, "fraud/2", m2)
 	e := s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
-	v1 := workers(t, s.pid(), "fraud/1")
+	v1 := workers(t, s.PID(), "fraud/1")
 	if len(v1) != 1 {
 		t.Fatalf("fraud/1 worker processes = %v, want 1", v1)
 	}
@@ -213,21 +213,21 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // traffic on v1 before the switch
 
 	e.ModelVersion = "fraud/2"
-	updated, err := s.api.UpdateEndpoint(ctx(t), e)
+	updated, err := s.API.UpdateEndpoint(ctx(t), e)
 	if err != nil {
 		t.Fatalf("update to fraud/2: %v", err)
 	}
 	if updated.Revision != e.Revision+1 {
 		t.Errorf("revision after update = %d, want %d", updated.Revision, e.Revision+1)
 	}
-	s.waitServing(t, "fraud", map[string]int{"fraud/2": 100})
+	s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	eventually(t, "fraud/1 worker processes to exit", 20*time.Second, func() bool {
 		for _, p := range v1 {
-			if alive(p.pid) {
+			if alive(p.PID) {
 				return false
 			}
 		}
-		return len(workers(t, s.pid(), "fraud/1")) == 0
+		return len(workers(t, s.PID(), "fraud/1")) == 0
 	})
 	time.Sleep(time.Second) // and keep the load on the new version a while
 	close(stop)
@@ -248,7 +248,7 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 			t.Errorf("goroutine %d's last answer came from %q, want fraud/2", i, v)
 		}
 	}
-	if w := workers(t, s.pid(), "fraud/2"); len(w) != 1 {
+	if w := workers(t, s.PID(), "fraud/2"); len(w) != 1 {
 		t.Errorf("fraud/2 worker processes = %v, want 1", w)
 	}
 }
@@ -259,7 +259,7 @@ func TestMalformedRequestsGetOIPErrors(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	s.registerONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
-	before := workers(t, s.pid(), "fraud/1")
+	before := workers(t, s.PID(), "fraud/1")
 
 	infer := s.inferURL("fraud")
 	for _, tc := range []struct {
@@ -279,7 +279,7 @@ func TestMalformedRequestsGetOIPErrors(t *testing.T) {
 		{"unknown input name", infer, `{"inputs":[{"name":"nope","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`, nil, 400, "nope"},
 		{"unknown endpoint", s.inferURL("nosuch"), linearInput, nil, 404, "nosuch"},
 		{"pinned unknown version (header)", infer, linearInput, map[string]string{gateway.HeaderVersion: "9"}, 404, "9"},
-		{"pinned unknown version (path)", s.gw + "/v2/models/fraud/versions/9/infer", linearInput, nil, 404, "9"},
+		{"pinned unknown version (path)", s.GW + "/v2/models/fraud/versions/9/infer", linearInput, nil, 404, "9"},
 	} {
 		a, err := post(tc.url, tc.body, tc.header)
 		if err != nil {
@@ -309,7 +309,7 @@ func TestMalformedRequestsGetOIPErrors(t *testing.T) {
 	}
 
 	mustInfer(t, infer, nil, wantV1)
-	if after := workers(t, s.pid(), "fraud/1"); !slices.Equal(pids(before), pids(after)) {
+	if after := workers(t, s.PID(), "fraud/1"); !slices.Equal(pids(before), pids(after)) {
 		t.Errorf("worker processes changed from %v to %v: a bad request must not cost a replica", before, after)
 	}
 }
@@ -333,9 +333,9 @@ func TestPinningAndStickyRouting(t *testing.T) {
 		{infer, "2", "fraud/2"},
 		{infer, "fraud/1", "fraud/1"},
 		{infer, "fraud/2", "fraud/2"},
-		{s.gw + "/v2/models/fraud/versions/1/infer", "", "fraud/1"},
-		{s.gw + "/v2/models/fraud/versions/2/infer", "", "fraud/2"},
-		{s.gw + "/v2/models/fraud/versions/fraud%2F2/infer", "", "fraud/2"},
+		{s.GW + "/v2/models/fraud/versions/1/infer", "", "fraud/1"},
+		{s.GW + "/v2/models/fraud/versions/2/infer", "", "fraud/2"},
+		{s.GW + "/v2/models/fraud/versions/fraud%2F2/infer", "", "fraud/2"},
 	} {
 		var h map[string]string
 		if tc.pin != "" {
@@ -399,7 +399,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, err := http.Get("http://" + s.apiAddr + "/metrics")
+	resp, err := http.Get("http://" + s.APIAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

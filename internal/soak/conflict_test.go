@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
 // write is one racer's attempt at the endpoint.
@@ -34,13 +35,13 @@ func raceSetup(t *testing.T) *server {
 	for i := 1; i <= 3; i++ {
 		s.registerONNX(t, fmt.Sprintf("r/%d", i), float32(100*i))
 	}
-	if _, err := s.api.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "now", Strategy: "all_at_once"}); err != nil {
+	if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "now", Strategy: "all_at_once"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "race", ModelVersion: "r/1", DeploymentPolicy: "now"}); err != nil {
+	if _, err := s.API.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "race", ModelVersion: "r/1", DeploymentPolicy: "now"}); err != nil {
 		t.Fatal(err)
 	}
-	s.waitServing(t, "race", map[string]int{"r/1": 100})
+	s.WaitServing(t, "race", map[string]int{"r/1": 100})
 	return s
 }
 
@@ -52,7 +53,7 @@ func (s *server) apiWrite(base apitypes.Endpoint, w *write, round int) {
 	e.Labels = map[string]string{"writer": w.writer}
 	e.ModelVersion = w.target
 	begin := time.Now()
-	_, w.err = call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, &e) })
+	_, w.err = call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, &e) })
 	w.elapsed = time.Since(begin)
 }
 
@@ -106,7 +107,7 @@ func (s *server) judgeRace(t *testing.T, round int, before *apitypes.Endpoint, s
 	}
 	// One ledger event: the winner's.
 	events, err := call(func(c context.Context) ([]apitypes.AuditEvent, error) {
-		return s.api.ListAuditEvents(c, client.AuditListOptions{AfterSeq: seq, ObjectType: apitypes.ObjectEndpoint, ObjectID: "race"})
+		return s.API.ListAuditEvents(c, client.AuditListOptions{AfterSeq: seq, ObjectType: apitypes.ObjectEndpoint, ObjectID: "race"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func (s *server) judgeRace(t *testing.T, round int, before *apitypes.Endpoint, s
 			t.Fatalf("round %d: deployment to %s ended %s: %s", round, win.target, d.Phase, d.Reason)
 		}
 	}
-	s.waitServing(t, "race", map[string]int{win.target: 100})
+	s.WaitServing(t, "race", map[string]int{win.target: 100})
 	return win
 }
 
@@ -223,7 +224,7 @@ func tofuEnv(t *testing.T) (tofu string, env []string) {
 		t.Fatalf("SLIPWAY_TOFU: %v", err)
 	}
 	provDir := filepath.Join(binDir, "provider")
-	build := exec.Command(goTool(), "build", "-o", filepath.Join(provDir, "terraform-provider-slipway"), "github.com/slipwayhq/terraform-provider-slipway")
+	build := exec.Command(realserver.GoTool(), "build", "-o", filepath.Join(provDir, "terraform-provider-slipway"), "github.com/slipwayhq/terraform-provider-slipway")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the provider: %v\n%s", err, out)
 	}
@@ -269,7 +270,7 @@ resource "slipway_model_endpoint" "race" {
   description       = "%s round %d"
   labels            = { writer = %q }
 }
-`, s.apiAddr, adminToken, target, w.writer, round, w.writer)
+`, s.APIAddr, adminToken, target, w.writer, round, w.writer)
 	if err := os.WriteFile(filepath.Join(w.dir, "main.tf"), []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@
 package soak_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,7 +17,6 @@ import (
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,16 +25,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
-const adminToken = "soak-admin-secret"
+const adminToken = realserver.AdminToken
 
 // slipwayBin is the binary under test, built once by TestMain when the soak
 // is on; binDir also holds the provider binary the tofu test builds.
@@ -46,35 +44,16 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SLIPWAY_SOAK") == "" || runtime.GOOS != "linux" {
 		os.Exit(m.Run()) // every test skips and says why
 	}
-	dir, err := os.MkdirTemp("", "slipway-soak-")
+	// The server's own races fail the soak too.
+	bin, cleanup, err := realserver.Build(raceEnabled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
-	slipwayBin = filepath.Join(dir, "slipway")
-	args := []string{"build", "-o", slipwayBin}
-	if raceEnabled {
-		args = append(args, "-race") // the server's own races fail the soak too
-	}
-	build := exec.Command(goTool(), append(args, "github.com/slipwayhq/terraform-provider-slipway/cmd/slipway")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building slipway:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	slipwayBin, binDir = bin, filepath.Dir(bin)
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-// goTool is the go command that runs these tests: GOROOT is set by it.
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	return "go"
 }
 
 // ---- configuration ----
@@ -154,193 +133,32 @@ func envInt(t *testing.T, name string, def int) int {
 
 // ---- the server process ----
 
-// server is one `slipway server` subprocess.
-type server struct {
-	t       *testing.T
-	dataDir string
-	apiAddr string // host:port
-	gwAddr  string
-	api     *client.Client
-	gw      string // gateway base URL
+// server is a real `slipway server` subprocess with this package's helpers.
+type server struct{ *realserver.Server }
 
-	cmd         *exec.Cmd
-	out         *logBuffer
-	exited      chan struct{}
-	raceChecked bool
-}
+type serverOpts = realserver.Opts
 
-// serverOpts lets a test restart a server on the same data and ports.
-type serverOpts struct {
-	dataDir, apiAddr, gwAddr string
-	noWait                   bool // return at once, healthy or not
-	bindRetries              int
-}
-
-// startServer starts `slipway server` and waits for /healthz. Cleanup stops
-// it with SIGTERM.
+// startServer starts the binary under test (see realserver.Start).
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
-	if o.dataDir == "" {
-		o.dataDir = t.TempDir()
-	}
-	if o.apiAddr == "" {
-		o.apiAddr = freeAddr(t)
-	}
-	if o.gwAddr == "" {
-		o.gwAddr = freeAddr(t)
-	}
-	s := &server{t: t, dataDir: o.dataDir, apiAddr: o.apiAddr, gwAddr: o.gwAddr, gw: "http://" + o.gwAddr, out: &logBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(slipwayBin, "server", "--data-dir", o.dataDir, "--listen", o.apiAddr, "--gateway-listen", o.gwAddr)
-	s.cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN="+adminToken)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting slipway server: %v", err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(s.stop)
-
-	var err error
-	s.api, err = client.New(client.Config{Address: "http://" + o.apiAddr, Token: adminToken, Source: "api", MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.noWait {
-		return s
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + o.apiAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			if strings.Contains(s.out.String(), "address already in use") && o.bindRetries < 25 {
-				// Another socket holds the port for a moment: wait, and
-				// start again on the same one.
-				t.Logf("restart on %s/%s: port still in use; retrying", o.apiAddr, o.gwAddr)
-				o.bindRetries++
-				time.Sleep(200 * time.Millisecond)
-				return startServer(t, o)
-			}
-			t.Fatalf("slipway server exited before it was healthy:\n%s", s.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slipway server not healthy after 30s (last error %v):\n%s", err, s.out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	o.Bin = slipwayBin
+	return &server{realserver.Start(t, o)}
 }
 
 // restart starts a new server on s's data directory and ports.
 func (s *server) restart(t *testing.T) *server {
 	t.Helper()
-	return startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr})
+	return &server{s.Restart(t, serverOpts{})}
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
-
-// stop ends the server gracefully if it still runs.
-func (s *server) stop() {
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(30 * time.Second):
-			s.t.Errorf("slipway server ignored SIGTERM for 30s; killing it")
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
-	gwClient.CloseIdleConnections()
-	s.checkRaces()
-	if s.t.Failed() {
-		s.t.Logf("log of server %d (last 150 lines):\n%s", s.pid(), tail(s.out.String(), 150))
-	}
-}
-
-// kill ends the server with SIGKILL and waits until it is reaped.
+// kill is kill -9; the gateway client's idle connections to the dead
+// server are dropped with it.
 func (s *server) kill() {
-	s.t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		select {
-		case <-s.exited: // it had exited on its own (a server that could not bind)
-		default:
-			s.t.Fatalf("kill -9 server: %v", err)
-		}
-	}
-	<-s.exited
+	s.Kill()
 	gwClient.CloseIdleConnections()
-	s.checkRaces()
 }
 
-// checkRaces fails the test if the server (or a worker) reported a data
-// race; once per server.
-func (s *server) checkRaces() {
-	if !s.raceChecked && strings.Contains(s.out.String(), "WARNING: DATA RACE") {
-		s.t.Errorf("the slipway server %d (or a worker) reported a data race:\n%s", s.pid(), s.out)
-	}
-	s.raceChecked = true
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// logBuffer collects a subprocess's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freeAddr picks a free port below the kernel's ephemeral range. A port
-// from the ephemeral range (what ":0" gives) can be taken, while a killed
-// server is down, as the local port of any outgoing connection on the
-// machine, and the restart on that port then fails with "address already
-// in use"; below the range only another listener can take it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
-				low = n
-			}
-		}
-	}
-	for range 200 {
-		port := 10000 + rand.IntN(low-10000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}
-	t.Fatalf("no free port found below %d", low)
-	return ""
-}
+var tail = realserver.Tail
 
 // ctx bounds one API call made by a test.
 func ctx(t *testing.T) context.Context {
@@ -358,18 +176,18 @@ func call[T any](f func(context.Context) (T, error)) (T, error) {
 }
 
 func (s *server) getEndpoint(name string) (*apitypes.Endpoint, error) {
-	return call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.GetEndpoint(c, name) })
+	return call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.GetEndpoint(c, name) })
 }
 
 func (s *server) deployments(endpoint string) ([]apitypes.Deployment, error) {
 	return call(func(c context.Context) ([]apitypes.Deployment, error) {
-		return s.api.ListDeployments(c, client.DeploymentListOptions{Endpoint: endpoint})
+		return s.API.ListDeployments(c, client.DeploymentListOptions{Endpoint: endpoint})
 	})
 }
 
 func (s *server) ledger(after int64) ([]apitypes.AuditEvent, error) {
 	return call(func(c context.Context) ([]apitypes.AuditEvent, error) {
-		return s.api.ListAuditEvents(c, client.AuditListOptions{AfterSeq: after})
+		return s.API.ListAuditEvents(c, client.AuditListOptions{AfterSeq: after})
 	})
 }
 
@@ -410,7 +228,7 @@ func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
 	t.Helper()
 	model, version, _ := strings.Cut(id, "/")
 	mv.Model, mv.Version = model, version
-	if _, err := s.api.CreateModelVersion(ctx(t), mv); err != nil {
+	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
 		t.Fatalf("registering %s: %v", id, err)
 	}
 }
@@ -506,52 +324,13 @@ func ptr[T any](v T) *T { return &v }
 
 // ---- waiting ----
 
-// waitServing waits until the endpoint is ready and its status traffic is
-// exactly want, each version with a ready replica.
-func (s *server) waitServing(t *testing.T, name string, want map[string]int) *apitypes.Endpoint {
-	t.Helper()
-	return s.waitEndpoint(t, name, fmt.Sprintf("ready serving %v", want), 60*time.Second, func(e *apitypes.Endpoint) bool {
-		if e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != len(want) {
-			return false
-		}
-		for _, tr := range e.Status.Traffic {
-			if want[tr.ModelVersion] != tr.Percent || tr.ReadyReplicas < 1 {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// waitEndpoint polls the endpoint until cond holds or timeout passes.
-func (s *server) waitEndpoint(t *testing.T, name, what string, timeout time.Duration, cond func(*apitypes.Endpoint) bool) *apitypes.Endpoint {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *apitypes.Endpoint
-	var lastErr error
-	for {
-		e, err := s.getEndpoint(name)
-		if err == nil {
-			last = e
-			if cond(e) {
-				return e
-			}
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint %s: timed out after %s waiting for %s; last %s (err %v)", name, timeout, what, jsonString(last), lastErr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitTerminal polls deployment id until it has finished.
 func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *apitypes.Deployment {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *apitypes.Deployment
 	for {
-		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.API.GetDeployment(c, id) })
 		if err == nil {
 			last = d
 			if apitypes.DeploymentTerminal(d.Phase) {
@@ -571,7 +350,7 @@ func (s *server) waitDeployment(t *testing.T, id, what string, timeout time.Dura
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.API.GetDeployment(c, id) })
 		if err == nil && cond(d) {
 			return
 		}
@@ -601,7 +380,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 func (s *server) auditVerify(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, "audit", "verify")
-	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s.apiAddr, "SLIPWAY_TOKEN="+adminToken)
+	cmd.Env = append(os.Environ(), "SLIPWAY_ADDR=http://"+s.APIAddr, "SLIPWAY_TOKEN="+adminToken)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hash chain intact") {
 		t.Fatalf("slipway audit verify: %v\n%s", err, out)
@@ -629,7 +408,7 @@ type answer struct {
 
 // infer sends linearInput to the endpoint; a transport error is returned.
 func (s *server) infer(endpoint string) (answer, error) {
-	return post(s.gw+"/v2/models/"+endpoint+"/infer", linearInput)
+	return post(s.GW+"/v2/models/"+endpoint+"/infer", linearInput)
 }
 
 func post(url, body string) (answer, error) {

@@ -95,7 +95,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		},
 		{Name: "bluegreen", Strategy: "blue_green", SmokeTest: smoke200, BlueGreen: &apitypes.BlueGreen{TerminationWait: "500ms"}},
 	} {
-		if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+		if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,10 +106,10 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		if name == "beta" {
 			r = apitypes.Replicas{Min: 2, Max: 2}
 		}
-		if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: name, ModelVersion: "m/1", DeploymentPolicy: "now", Replicas: r}); err != nil {
+		if _, err := s.API.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: name, ModelVersion: "m/1", DeploymentPolicy: "now", Replicas: r}); err != nil {
 			t.Fatal(err)
 		}
-		s.waitServing(t, name, map[string]int{"m/1": 100})
+		s.WaitServing(t, name, map[string]int{"m/1": 100})
 	}
 	// The /proc scan must see the 3 `slipway worker`s of alpha and beta,
 	// or the orphan checks below would be blind.
@@ -137,7 +137,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 				racing = e
 				continue
 			}
-			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, e) }); err != nil {
 				t.Fatalf("round %d: retargeting %s to %s: %v", round, name, e.ModelVersion, err)
 			}
 			ds, err := s.deployments(name)
@@ -148,7 +148,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 			st.rollouts++
 			if rng.IntN(10) == 0 {
 				// An operator aborts now and then.
-				_, _ = call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.AbortDeployment(c, ds[0].ID) })
+				_, _ = call(func(c context.Context) (*apitypes.Deployment, error) { return s.API.AbortDeployment(c, ds[0].ID) })
 				st.aborts++
 			}
 		}
@@ -166,7 +166,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 					t.Fatal(err)
 				}
 				e.ModelVersion, e.DeploymentPolicy = killTarget(rng, e.ModelVersion), pick(rng, []string{"now", "canary", "shadow-linear", "bluegreen"})
-				if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+				if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, e) }); err != nil {
 					t.Fatalf("round %d: superseding alpha's rollout with %s: %v", round, e.ModelVersion, err)
 				}
 				ds, err := s.deployments("alpha")
@@ -188,7 +188,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 			snap = s.snapshot(t, endpoints)
 			inflight = make(chan *apitypes.Endpoint, 1)
 			go func() {
-				out, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, racing) })
+				out, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, racing) })
 				if err != nil {
 					out = nil
 				}
@@ -215,7 +215,7 @@ func TestSoakKillServerDuringRollouts(t *testing.T) {
 		if rng.IntN(10) == 0 {
 			// Now and then the new server is killed again before it is
 			// even healthy: startup and recovery must be crash-safe too.
-			early := startServer(t, serverOpts{dataDir: s.dataDir, apiAddr: s.apiAddr, gwAddr: s.gwAddr, noWait: true})
+			early := startServer(t, serverOpts{DataDir: s.DataDir, APIAddr: s.APIAddr, GWAddr: s.GWAddr, NoWait: true})
 			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 			early.kill()
 			st.kills++
@@ -315,7 +315,7 @@ func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap sn
 	// No deployment lost; a finished one is unchanged; a running one keeps
 	// every event it had.
 	for id, before := range snap.deployments {
-		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.GetDeployment(c, id) })
+		d, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.API.GetDeployment(c, id) })
 		if err != nil {
 			fail("deployment %s (%s, listed before the kill) after the restart: %v", id, before.Phase, err)
 		}
@@ -334,7 +334,7 @@ func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap sn
 	// Every deployment finishes.
 	eventually(t, fmt.Sprintf("round %d: every deployment to finish after the restart", round), 90*time.Second, func() bool {
 		ds, err := call(func(c context.Context) ([]apitypes.Deployment, error) {
-			return s.api.ListDeployments(c, client.DeploymentListOptions{Active: true})
+			return s.API.ListDeployments(c, client.DeploymentListOptions{Active: true})
 		})
 		return err == nil && len(ds) == 0
 	})
@@ -362,7 +362,7 @@ func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap sn
 		if _, ok := killGood[want]; !ok {
 			fail("endpoint %s targets %s, which cannot serve", name, want)
 		}
-		if got := s.waitServing(t, name, map[string]int{want: 100}); got.Status.CurrentDeployment != last.ID {
+		if got := s.WaitServing(t, name, map[string]int{want: 100}); got.Status.CurrentDeployment != last.ID {
 			fail("endpoint %s status names deployment %q, but its last one is %s (%s)", name, got.Status.CurrentDeployment, last.ID, last.Phase)
 		}
 		// The route may lag the status by one reconciliation.
@@ -380,8 +380,8 @@ func (s *server) checkAfterRestart(t *testing.T, round int, mode string, snap sn
 	}
 	// No orphans: every replica is a child of this server, and only the
 	// serving versions' replicas are left.
-	if o := orphans(s.pid(), scripts...); len(o) > 0 {
-		fail("replicas not started by the running server %d: %v", s.pid(), o)
+	if o := orphans(s.PID(), scripts...); len(o) > 0 {
+		fail("replicas not started by the running server %d: %v", s.PID(), o)
 	}
 	eventually(t, fmt.Sprintf("round %d: only the %d serving replicas to run", round, wantReplicas), 30*time.Second, func() bool {
 		return len(replicas(scripts...)) == wantReplicas

@@ -113,14 +113,14 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		{Name: "now", Strategy: "all_at_once", SmokeTest: smoke200},
 	}
 	for _, p := range policies {
-		if _, err := s.api.CreatePolicy(ctx(t), p); err != nil {
+		if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 			t.Fatalf("policy %s: %v", p.Name, err)
 		}
 	}
-	if _, err := s.api.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "live", ModelVersion: "l/1", DeploymentPolicy: "now"}); err != nil {
+	if _, err := s.API.CreateEndpoint(ctx(t), &apitypes.Endpoint{Name: "live", ModelVersion: "l/1", DeploymentPolicy: "now"}); err != nil {
 		t.Fatal(err)
 	}
-	s.waitServing(t, "live", map[string]int{"l/1": 100})
+	s.WaitServing(t, "live", map[string]int{"l/1": 100})
 
 	stop := s.liveLoad("live", 4, 2*time.Millisecond, want)
 	stopped := false
@@ -158,7 +158,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.ModelVersion, e.DeploymentPolicy = target, policy
-		if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+		if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, e) }); err != nil {
 			t.Fatalf("rollout %d: retargeting to %s: %v", i, target, err)
 		}
 		ds, err := s.deployments("live")
@@ -184,7 +184,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 				target, policy = pick(rng, others), policies[rng.IntN(len(policies))].Name
 			}
 			e.ModelVersion, e.DeploymentPolicy = target, policy
-			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+			if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, e) }); err != nil {
 				t.Fatalf("rollout %d: superseding with %s: %v", i, target, err)
 			}
 			if ds, err = s.deployments("live"); err != nil || len(ds) == 0 || ds[0].ToVersion != target {
@@ -202,7 +202,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 			s.waitDeployment(t, ds[0].ID, "the canary to take live traffic", 60*time.Second, func(d *apitypes.Deployment) bool {
 				return d.Phase == apitypes.DeployProgressing
 			})
-			_, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.api.AbortDeployment(c, ds[0].ID) })
+			_, err := call(func(c context.Context) (*apitypes.Deployment, error) { return s.API.AbortDeployment(c, ds[0].ID) })
 			switch {
 			case apitypes.IsConflict(err):
 				wantPhase = apitypes.DeploySucceeded // it finished first
@@ -239,7 +239,7 @@ func TestSoakRolloutsUnderLoad(t *testing.T) {
 		default:
 			served[target] = true
 		}
-		s.waitServing(t, "live", map[string]int{current: 100})
+		s.WaitServing(t, "live", map[string]int{current: 100})
 		eventually(t, "the previous version's replicas to stop", 30*time.Second, func() bool { return len(replicas()) == n })
 		if i%5 == 4 {
 			// Scale out, or back in, in place: no deployment, and the
@@ -280,10 +280,10 @@ func (s *server) scale(t *testing.T, name string, n int) {
 		t.Fatal(err)
 	}
 	e.Replicas = apitypes.Replicas{Min: n, Max: n}
-	if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.api.UpdateEndpoint(c, e) }); err != nil {
+	if _, err := call(func(c context.Context) (*apitypes.Endpoint, error) { return s.API.UpdateEndpoint(c, e) }); err != nil {
 		t.Fatalf("scaling %s to %d: %v", name, n, err)
 	}
-	s.waitEndpoint(t, name, fmt.Sprintf("%d ready replicas", n), 60*time.Second, func(e *apitypes.Endpoint) bool {
+	s.WaitEndpoint(t, name, fmt.Sprintf("%d ready replicas", n), 60*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.Status.Phase == apitypes.PhaseReady && len(e.Status.Traffic) == 1 && e.Status.Traffic[0].ReadyReplicas == n
 	})
 	eventually(t, fmt.Sprintf("%d replica processes", n), 30*time.Second, func() bool { return len(replicas()) == n })
