@@ -131,8 +131,12 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	})
 	free := fill(t, mnt)
 	// Full for longer than a bake: the step it would take meanwhile cannot
-	// be recorded.
+	// be recorded, so the engine must hold traffic at step 1 (10 %) instead
+	// of taking step 2 (50 %) unrecorded. The last second of the window is
+	// well past the bake.
+	filled := time.Now()
 	time.Sleep(3 * time.Second)
+	lateFull := time.Now().Add(-time.Second)
 	during, err := s.API.GetDeployment(ctx(t), d.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +153,24 @@ func TestDataDirFullMidRollout(t *testing.T) {
 	if done.Phase != apitypes.DeploySucceeded {
 		t.Errorf("deployment ended %s (%s); want succeeded once space was freed; events %s", done.Phase, done.Reason, jsonString(done.Events))
 	}
-	failed := 0
+	failed, late, lateV2 := 0, 0, 0
 	for _, h := range hits {
 		if h.status != http.StatusOK {
 			failed++
 		}
+		if h.sent.After(lateFull) && h.sent.Before(filled.Add(3*time.Second)) {
+			late++
+			if h.version == "fraud/2" {
+				lateV2++
+			}
+		}
 	}
 	if failed != 0 || len(hits) == 0 {
 		t.Errorf("%d of %d requests failed during the rollout; want none", failed, len(hits))
+	}
+	t.Logf("in the last second of the full disk, fraud/2 served %d of %d requests", lateV2, late)
+	if late < 20 || lateV2*100 > late*30 {
+		t.Errorf("in the last second of the full disk fraud/2 served %d of %d requests; want about 10 %% (step 1 held), not 50 %% (an unrecorded step 2)", lateV2, late)
 	}
 	s.WaitServing(t, "fraud", map[string]int{"fraud/2": 100})
 	s.auditVerify(t)

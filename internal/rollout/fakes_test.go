@@ -25,6 +25,8 @@ type fakeStore struct {
 	mu      sync.Mutex
 	ds      map[string]*apitypes.Deployment
 	saves   int
+	failing error    // when set, SaveDeployment fails with it (a full disk)
+	failed  int      // saves refused while failing
 	reverts []string // "id: reason"
 	created map[string]time.Time
 }
@@ -85,6 +87,10 @@ func (s *fakeStore) SaveDeployment(_ context.Context, d *apitypes.Deployment) er
 	if cur := s.ds[d.ID]; cur != nil && apitypes.DeploymentTerminal(cur.Phase) {
 		return apitypes.Errorf(apitypes.CodeConflict, "deployment %s already %s", d.ID, cur.Phase)
 	}
+	if s.failing != nil {
+		s.failed++
+		return s.failing
+	}
 	s.ds[d.ID] = clone(d)
 	s.saves++
 	return nil
@@ -105,6 +111,15 @@ func (s *fakeStore) VersionCreated(_ context.Context, id string) (time.Time, err
 		return time.Time{}, apitypes.Errorf(apitypes.CodeNotFound, "model version %s not found", id)
 	}
 	return t, nil
+}
+
+// fail makes saves fail with err (nil: succeed again) and returns how many
+// saves were refused so far.
+func (s *fakeStore) fail(err error) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = err
+	return s.failed
 }
 
 func (s *fakeStore) revertLog() []string {

@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,6 +87,51 @@ func TestCanaryPassesEveryGateAndSucceeds(t *testing.T) {
 	if r := h.store.revertLog(); len(r) != 0 {
 		t.Errorf("reverted %v after a success", r)
 	}
+}
+
+// While the record cannot be saved (a full disk), the engine holds traffic
+// where it is rather than take a step it has not recorded; once saves work
+// again it goes on, and the record has every step once.
+func TestTrafficHoldsWhileTheRecordCannotBeSaved(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	h.start(deployment("d1", canary(gates())))
+	h.window(30*time.Second, h.healthy)
+	h.store.fail(errors.New("disk full"))
+	h.window(30*time.Second, h.healthy) // step 1's bake ends; step 2 cannot be recorded
+	for range 5 {                       // retries: 250ms, 500ms, 1s, 2s, 4s
+		h.waitTimers(2)
+		h.clock.Advance(5 * time.Second)
+	}
+	h.waitTimers(2)
+	if refused := h.store.fail(nil); refused < 5 {
+		t.Fatalf("%d saves refused; want the engine to keep retrying", refused)
+	}
+	if got := h.traffic.log(); slices.Contains(got, route50) {
+		t.Fatalf("traffic moved to 50%% while the step could not be recorded: %q", got)
+	}
+	if d := h.store.get("d1"); d.Step != 1 {
+		t.Fatalf("record at step %d while saves failed, want 1", d.Step)
+	}
+	h.clock.Advance(5 * time.Second) // the next retry succeeds
+	h.window(30*time.Second, h.healthy)
+	h.window(30*time.Second, h.healthy)
+	d := h.waitPhase("d1", apitypes.DeploySucceeded)
+	h.wantCalls(routeBase, route10, route50, routeFull, release)
+	if got, want := stepsRecorded(d), []int{1, 2, 3}; !slices.Equal(got, want) {
+		t.Errorf("steps recorded %v, want %v", got, want)
+	}
+}
+
+// stepsRecorded lists the distinct steps of d's events in order.
+func stepsRecorded(d *apitypes.Deployment) []int {
+	var out []int
+	for _, e := range d.Events {
+		if e.Step > 0 && (len(out) == 0 || out[len(out)-1] != e.Step) {
+			out = append(out, e.Step)
+		}
+	}
+	return out
 }
 
 func TestLeadTimeObjectiveMissed(t *testing.T) {

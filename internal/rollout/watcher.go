@@ -547,8 +547,14 @@ func (w *watcher) route(weights map[string]int, shadow *gateway.ShadowRoute) {
 }
 
 // save appends events and persists the record. A conflict means the
-// record was ended elsewhere; other failures are logged and the rollout
-// goes on (a restart resumes from the last record that was saved).
+// record was ended elsewhere. Any other failure (a full, read-only or
+// failing disk) is retried with backoff, traffic staying as it is, until
+// the record is saved: the engine never takes a step of traffic it has not
+// recorded, so the ledger and a restart always know what was served. A
+// rollback or an abort moves traffic back first and records it after, and
+// an operator can abort while a save is being retried: safety comes before
+// bookkeeping. The server stopping ends the wait; the deployment then
+// resumes from the last record saved.
 func (w *watcher) save(evs ...apitypes.DeploymentEvent) error {
 	d := w.d
 	for _, ev := range evs {
@@ -557,20 +563,35 @@ func (w *watcher) save(evs ...apitypes.DeploymentEvent) error {
 		}
 		d.Events = append(d.Events, ev)
 	}
-	d.UpdatedAt = w.e.cfg.Clock.Now()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
-	defer cancel()
-	err := w.e.cfg.Store.SaveDeployment(ctx, cloneDeployment(d))
-	switch {
-	case err == nil:
-		return nil
-	case apitypes.IsConflict(err) || apitypes.IsNotFound(err):
-		return errSuperseded
-	default:
-		w.e.log.Error("rollout: saving deployment", "deployment", d.ID, "err", err)
-		return nil
+	backoff := saveRetryMin
+	for attempt := 1; ; attempt++ {
+		d.UpdatedAt = w.e.cfg.Clock.Now()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
+		err := w.e.cfg.Store.SaveDeployment(ctx, cloneDeployment(d))
+		cancel()
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				w.e.log.Info("rollout: deployment saved after failures; going on", "deployment", d.ID, "attempts", attempt)
+			}
+			return nil
+		case apitypes.IsConflict(err) || apitypes.IsNotFound(err):
+			return errSuperseded
+		}
+		w.e.log.Error("rollout: saving deployment failed; traffic stays as it is until it is saved",
+			"deployment", d.ID, "attempt", attempt, "retry_in", backoff, "err", err)
+		if err := w.sleep(backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, saveRetryMax)
 	}
 }
+
+// Backoff between attempts to save a deployment record.
+const (
+	saveRetryMin = 250 * time.Millisecond
+	saveRetryMax = 5 * time.Second
+)
 
 // event is a new event stamped now, in the current phase and step.
 func (w *watcher) event(msg string) apitypes.DeploymentEvent {
