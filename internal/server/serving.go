@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -217,9 +218,31 @@ func (p gatewayProber) Infer(ctx context.Context, endpoint, version string, body
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
 	rec := httptest.NewRecorder()
-	p.h.ServeHTTP(rec, req)
+	aborted := serveInProcess(p.h, rec, req)
 	if err := ctx.Err(); err != nil {
 		return 0, nil, err
 	}
+	if aborted {
+		return 0, nil, fmt.Errorf("the answer of %s broke off after its status line", version)
+	}
 	return rec.Code, rec.Body.Bytes(), nil
+}
+
+// serveInProcess runs h as net/http's server would in one respect: a
+// handler that aborts its answer with http.ErrAbortHandler (the gateway does
+// when a replica's answer breaks off after the status line) ends that
+// request, not the process. Found by the long soak: a slow candidate's
+// synthetic request cut off mid-answer took the whole server down.
+func serveInProcess(h http.Handler, w http.ResponseWriter, r *http.Request) (aborted bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				aborted = true
+				return
+			}
+			panic(p)
+		}
+	}()
+	h.ServeHTTP(w, r)
+	return false
 }
