@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
 // Failure injection against the real binary: a full or read-only data
@@ -36,7 +37,7 @@ import (
 func TestDataDirFull(t *testing.T) {
 	mnt := mountTmpfs(t, "32m")
 	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 	before := s.ledger(t)
@@ -83,7 +84,7 @@ func TestDataDirFull(t *testing.T) {
 	s = startServer(t, serverOpts{DataDir: s.DataDir})
 	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
 	s.wantNothingWritten(t, before, arts)
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: "fast", Strategy: "all_at_once"}); err != nil {
 		t.Fatalf("creating a policy after freeing space: %v", err)
 	}
@@ -114,8 +115,8 @@ func TestDataDirFull(t *testing.T) {
 func TestDataDirFullMidRollout(t *testing.T) {
 	mnt := mountTmpfs(t, "64m")
 	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{
 		Name: "canary", Strategy: "canary",
 		Steps: []apitypes.CanaryStep{{TrafficPercent: 10, Bake: "2s"}, {TrafficPercent: 50, Bake: "2s"}},
@@ -185,7 +186,7 @@ func TestDataDirFullMidRollout(t *testing.T) {
 func TestReadOnlyDataDirAtStart(t *testing.T) {
 	requireRoot(t)
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.Stop()
 
 	ro := t.TempDir()
@@ -229,7 +230,7 @@ func runServerOnce(dir string, timeout time.Duration) (string, error) {
 func TestDataDirTurnsReadOnly(t *testing.T) {
 	img, mnt, trigger := mountExt4(t)
 	s := startServer(t, serverOpts{DataDir: filepath.Join(mnt, "data")})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 	before := s.ledger(t)
@@ -275,7 +276,7 @@ func TestDataDirTurnsReadOnly(t *testing.T) {
 	if got := s2.ledger(t); len(got) < len(before) || got[len(before)-1].Hash != before[len(before)-1].Hash {
 		t.Errorf("after the restart the ledger has %d events; want the %d committed before, unchanged", len(got), len(before))
 	}
-	s2.registerONNX(t, "fraud/2", linear(biasV2))
+	s2.RegisterONNX(t, "fraud/2", linear(biasV2))
 }
 
 // ---- artifacts that cannot be fetched ----
@@ -322,11 +323,11 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	// 3s leaves python ample time to listen on a busy machine, so the
 	// probe is answered, and keeps the three failed starts short.
 	s := startServer(t, serverOpts{Args: []string{"--replica-start-timeout", "3s"}})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	starts := filepath.Join(t.TempDir(), "starts")
-	weights, digest := writeFile(t, "weights.bin", []byte("a model that never loads"))
+	weights, digest := realserver.WriteFile(t, "weights.bin", []byte("a model that never loads"))
 	// A plain file server: it listens, and answers 404 to the readiness probe.
-	s.register(t, &apitypes.ModelVersion{
+	s.Register(t, &apitypes.ModelVersion{
 		ArtifactURI: "file://" + weights, SHA256: digest, Format: "custom",
 		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", `echo start >> "$1"; exec "$2" -m http.server --bind 127.0.0.1 "$0"`, "{port}", starts, python}},
 	}, "fraud/2")
@@ -382,7 +383,7 @@ func TestChangedStoredArtifactFailsItsDeployment(t *testing.T) {
 
 func changedArtifact(t *testing.T, content []byte) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	mv := onnxVersion(t, "fraud/2", biasV2)
 	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
 		t.Fatal(err)
@@ -517,7 +518,7 @@ func TestTamperedLedgerFailsVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, serverOpts{})
-			s.registerONNX(t, "fraud/1", linear(biasV1))
+			s.RegisterONNX(t, "fraud/1", linear(biasV1))
 			for _, name := range []string{"fast", "slow"} {
 				if _, err := s.API.CreatePolicy(ctx(t), &apitypes.DeploymentPolicy{Name: name, Strategy: "all_at_once"}); err != nil {
 					t.Fatal(err)
@@ -703,7 +704,7 @@ func onnxVersion(t *testing.T, id string, bias float32) *apitypes.ModelVersion {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, digest := writeFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
+	path, digest := realserver.WriteFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
 	model, version, _ := strings.Cut(id, "/")
 	return &apitypes.ModelVersion{Model: model, Version: version, ArtifactURI: "file://" + path, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"}}
 }

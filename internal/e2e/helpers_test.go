@@ -5,8 +5,6 @@ package e2e_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -92,38 +89,6 @@ const (
 )
 
 const linearInput = `{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`
-
-// writeFile writes b under dir and returns its path and SHA-256.
-func writeFile(t *testing.T, name string, b []byte) (path, digest string) {
-	t.Helper()
-	path = filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return path, hex.EncodeToString(sum[:])
-}
-
-// registerONNX registers m as model/version with the builtin runtime.
-func (s *server) registerONNX(t *testing.T, id string, m *onnxmodel.MLP) {
-	t.Helper()
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, digest := writeFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
-	s.register(t, &apitypes.ModelVersion{ArtifactURI: "file://" + path, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"}}, id)
-}
-
-// register registers mv under id ("model/version").
-func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
-	t.Helper()
-	model, version, _ := strings.Cut(id, "/")
-	mv.Model, mv.Version = model, version
-	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
-		t.Fatalf("registering %s: %v", id, err)
-	}
-}
 
 // createEndpoint creates the endpoint and waits until it serves e's target.
 func (s *server) createEndpoint(t *testing.T, e *apitypes.Endpoint) *apitypes.Endpoint {

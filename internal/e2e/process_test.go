@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/gateway"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
 // Any HTTP model server speaking OIP v2 can be a replica: here a stdlib
@@ -29,8 +30,8 @@ func TestProcessRuntimeServesThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	artifact, digest := writeFile(t, "model.txt", append([]byte("sum model; served by "), b...))
-	s.register(t, &apitypes.ModelVersion{
+	artifact, digest := realserver.WriteFile(t, "model.txt", append([]byte("sum model; served by "), b...))
+	s.Register(t, &apitypes.ModelVersion{
 		ArtifactURI: "file://" + artifact, SHA256: digest, Format: "custom",
 		Runtime: apitypes.Runtime{
 			Kind:          "process",

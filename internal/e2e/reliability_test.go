@@ -12,13 +12,14 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 )
 
 // A replica killed with SIGKILL is replaced by a new process, and the
 // endpoint serves again.
 func TestKilledReplicaIsReplaced(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	mustInfer(t, s.inferURL("fraud"), nil, wantV1)
 
@@ -56,8 +57,8 @@ func TestKilledReplicaIsReplaced(t *testing.T) {
 // server on the same data directory and ports brings the endpoint back.
 func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "other/1", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "other/1", linear(biasV2))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1", Replicas: apitypes.Replicas{Min: 2, Max: 2}})
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "other", ModelVersion: "other/1"})
 	eventually(t, "3 worker processes", 10*time.Second, func() bool { return len(workers(t, s.PID(), "")) == 3 })
@@ -124,10 +125,10 @@ func TestServerKillLeavesNoOrphansAndRecovers(t *testing.T) {
 // the crashing process is not restarted again and again.
 func TestUnstartableVersionIsReverted(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	weights, digest := writeFile(t, "weights.bin", []byte("not really weights"))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	weights, digest := realserver.WriteFile(t, "weights.bin", []byte("not really weights"))
 	starts := filepath.Join(t.TempDir(), "starts")
-	s.register(t, &apitypes.ModelVersion{
+	s.Register(t, &apitypes.ModelVersion{
 		ArtifactURI: "file://" + weights, SHA256: digest, Format: "custom",
 		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", `echo start >> "$1"; echo weights corrupt >&2; exit 3`, "{port}", starts}},
 	}, "fraud/2")

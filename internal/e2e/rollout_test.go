@@ -16,7 +16,6 @@ import (
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/gateway"
-	"github.com/slipwayhq/terraform-provider-slipway/internal/realserver"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/rollout"
 )
 
@@ -28,15 +27,7 @@ func (s *server) registerCandidate(t *testing.T, id string, args ...string) {
 	if err != nil {
 		t.Skip("python3 not on PATH")
 	}
-	script, digest := writeFile(t, "candidate.py", []byte(realserver.CandidatePy))
-	s.register(t, &apitypes.ModelVersion{
-		ArtifactURI: "file://" + script, SHA256: digest, Format: "custom",
-		Runtime: apitypes.Runtime{
-			Kind:          "process",
-			Command:       append([]string{python, script, "--port", "{port}"}, args...),
-			ReadinessPath: "/v2/health/ready",
-		},
-	}, id)
+	s.RegisterCandidate(t, id, python, args...)
 }
 
 // rolloutPolicy is a quick canary: 10 % then 50 %, each baked for bake,
@@ -194,8 +185,8 @@ func phasesSeen(d *apitypes.Deployment) []string {
 // every analysis passing, and no request fails on the way.
 func TestCanaryRolloutSucceeds(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	p := rolloutPolicy("canary", 300*time.Millisecond, 100*time.Millisecond)
 	p.SmokeTest = &apitypes.SmokeTest{Requests: []apitypes.SmokeRequest{{Name: "sum of 1..4", Body: linearInput, ExpectOutputs: []float64{wantV2}, Tolerance: 1e-3}}}
 	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
@@ -267,7 +258,7 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, serverOpts{})
-			s.registerONNX(t, "fraud/1", linear(biasV1))
+			s.RegisterONNX(t, "fraud/1", linear(biasV1))
 			s.registerCandidate(t, "fraud/2", append([]string{"--bias", "200"}, tc.args...)...)
 			p := rolloutPolicy("canary", 2*time.Second, 100*time.Millisecond)
 			if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
@@ -321,8 +312,8 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 // who promoted.
 func TestApprovalPromoteThroughTheAPI(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	p := rolloutPolicy("gated", 300*time.Millisecond, 100*time.Millisecond)
 	p.Steps = p.Steps[:1]
 	p.Approval = &apitypes.Approval{Required: true}
@@ -372,8 +363,8 @@ func TestApprovalPromoteThroughTheAPI(t *testing.T) {
 // consistent state, never a mix, and the ledger verifies.
 func TestServerKilledMidCanaryResumes(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	p := rolloutPolicy("canary", 3*time.Second, 250*time.Millisecond)
 	if _, err := s.API.CreatePolicy(ctx(t), p); err != nil {
 		t.Fatal(err)
@@ -452,7 +443,7 @@ func TestServerKilledMidCanaryResumes(t *testing.T) {
 //     answered as the client saw it).
 func TestRollbackTime(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	trigger := filepath.Join(t.TempDir(), "fail-now")
 	s.registerCandidate(t, "fraud/2", "--bias", "200", "--fail-when", trigger)
 	p := rolloutPolicy("canary", time.Minute, 250*time.Millisecond)

@@ -28,7 +28,7 @@ import (
 func TestInferenceMatchesReferenceForward(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	mlp := onnxmodel.NewMLP(7, 32, 64, 64, 2)
-	s.registerONNX(t, "mlp/1", mlp)
+	s.RegisterONNX(t, "mlp/1", mlp)
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "scorer", ModelVersion: "mlp/1"})
 
 	rows, body := mlpBatch(3, 32)
@@ -178,8 +178,8 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 	m2 := onnxmodel.NewMLP(11, 32, 64, 64, 2)
 	last := &m2.Layers[len(m2.Layers)-1]
 	last.B = []float32{last.B[0] + 100, last.B[1] + 100}
-	s.registerONNX(t, "fraud/1", m1)
-	s.registerONNX(t, "fraud/2", m2)
+	s.RegisterONNX(t, "fraud/1", m1)
+	s.RegisterONNX(t, "fraud/2", m2)
 	e := s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	v1 := workers(t, s.PID(), "fraud/1")
 	if len(v1) != 1 {
@@ -257,7 +257,7 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 // refused them keeps serving.
 func TestMalformedRequestsGetOIPErrors(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	before := workers(t, s.PID(), "fraud/1")
 
@@ -318,8 +318,8 @@ func TestMalformedRequestsGetOIPErrors(t *testing.T) {
 // routing key always lands on the same one.
 func TestPinningAndStickyRouting(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
-	s.registerONNX(t, "fraud/2", linear(biasV2))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/2", linear(biasV2))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1", TrafficSplit: []apitypes.TrafficWeight{
 		{ModelVersion: "fraud/1", Percent: 50}, {ModelVersion: "fraud/2", Percent: 50},
 	}})
@@ -389,7 +389,7 @@ func TestPinningAndStickyRouting(t *testing.T) {
 // Prometheus exposition format.
 func TestMetrics(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.registerONNX(t, "fraud/1", linear(biasV1))
+	s.RegisterONNX(t, "fraud/1", linear(biasV1))
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 	const n = 7
 	for range n {

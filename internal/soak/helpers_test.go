@@ -10,8 +10,6 @@ package soak_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -201,65 +199,30 @@ func linear(bias float32) *onnxmodel.MLP {
 
 const linearInput = `{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`
 
-// writeFile writes b under a temp dir and returns its path and SHA-256.
-func writeFile(t *testing.T, name string, b []byte) (path, digest string) {
-	t.Helper()
-	path = filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return path, hex.EncodeToString(sum[:])
-}
-
 // registerONNX registers the builtin-runtime version id answering 10+bias.
 func (s *server) registerONNX(t *testing.T, id string, bias float32) {
 	t.Helper()
-	b, err := linear(bias).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, digest := writeFile(t, strings.ReplaceAll(id, "/", "-")+".onnx", b)
-	s.register(t, &apitypes.ModelVersion{ArtifactURI: "file://" + path, SHA256: digest, Format: "onnx", Runtime: apitypes.Runtime{Kind: "builtin"}}, id)
-}
-
-// register registers mv under id ("model/version").
-func (s *server) register(t *testing.T, mv *apitypes.ModelVersion, id string) {
-	t.Helper()
-	model, version, _ := strings.Cut(id, "/")
-	mv.Model, mv.Version = model, version
-	if _, err := s.API.CreateModelVersion(ctx(t), mv); err != nil {
-		t.Fatalf("registering %s: %v", id, err)
-	}
+	s.RegisterONNX(t, id, linear(bias))
 }
 
 // registerCandidate registers a process-runtime version running
-// realserver.CandidatePy with args; it returns the script's path, which names its
-// processes in /proc.
+// realserver.CandidatePy with args; it returns the script's path, which names
+// its processes in /proc.
 func (s *server) registerCandidate(t *testing.T, id string, args ...string) string {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatal("the soak needs python3 on PATH for its candidate model servers")
 	}
-	script, digest := writeFile(t, "candidate.py", []byte(realserver.CandidatePy))
-	s.register(t, &apitypes.ModelVersion{
-		ArtifactURI: "file://" + script, SHA256: digest, Format: "custom",
-		Runtime: apitypes.Runtime{
-			Kind:          "process",
-			Command:       append([]string{python, script, "--port", "{port}"}, args...),
-			ReadinessPath: "/v2/health/ready",
-		},
-	}, id)
-	return script
+	return s.RegisterCandidate(t, id, python, args...)
 }
 
 // registerUnstartable registers a process-runtime version whose process
 // exits at once: its deployments fail.
 func (s *server) registerUnstartable(t *testing.T, id string) {
 	t.Helper()
-	weights, digest := writeFile(t, "weights.bin", []byte("not really weights"))
-	s.register(t, &apitypes.ModelVersion{
+	weights, digest := realserver.WriteFile(t, "weights.bin", []byte("not really weights"))
+	s.Register(t, &apitypes.ModelVersion{
 		ArtifactURI: "file://" + weights, SHA256: digest, Format: "custom",
 		Runtime: apitypes.Runtime{Kind: "process", Command: []string{"sh", "-c", "echo weights corrupt >&2; exit 3", "--", "{port}"}},
 	}, id)
