@@ -250,7 +250,7 @@ func rolloutLines(p *apitypes.DeploymentPolicy, from, to string) []string {
 		step := 0
 		interval := time.Duration(0)
 		if p.Linear != nil {
-			step, interval = p.Linear.StepPercent, policyDuration(p.Linear.Interval)
+			step, interval = p.Linear.StepPercent, apitypes.PolicyDuration(p.Linear.Interval)
 		}
 		if len(stages) <= 8 {
 			lines = append(lines, fmt.Sprintf("strategy linear, +%d%% every %s: %s", step, shortDuration(interval), percentsWords(stages)))
@@ -271,7 +271,7 @@ func rolloutLines(p *apitypes.DeploymentPolicy, from, to string) []string {
 
 	if s := p.Shadow; s != nil {
 		lines = append(lines, fmt.Sprintf("shadow: %d%% of live traffic is copied to %s for %s before it serves any; its answers are discarded and its metrics compared with %s's",
-			s.TrafficPercent, to, shortDuration(policyDuration(s.Duration)), from))
+			s.TrafficPercent, to, shortDuration(apitypes.PolicyDuration(s.Duration)), from))
 	}
 	if n := smokeCount(p); n > 0 {
 		lines = append(lines, fmt.Sprintf("smoke test: %s must be answered as expected before any live traffic", plural(n, "request")))
@@ -315,7 +315,7 @@ func analysisWords(p *apitypes.DeploymentPolicy, from string) string {
 		gates = append(gates, "error rate at most "+percentWords(*a.MaxErrorRate))
 	}
 	if a.MaxLatencyP99 != "" {
-		gates = append(gates, "p99 latency at most "+shortDuration(policyDuration(a.MaxLatencyP99)))
+		gates = append(gates, "p99 latency at most "+shortDuration(apitypes.PolicyDuration(a.MaxLatencyP99)))
 	}
 	if a.MaxRegression != nil {
 		gates = append(gates, fmt.Sprintf("p99 latency and error rate at most %s worse than %s's", percentWords(*a.MaxRegression), from))
@@ -324,7 +324,7 @@ func analysisWords(p *apitypes.DeploymentPolicy, from string) string {
 	if interval == "" {
 		interval = apitypes.DefaultAnalysisInterval
 	}
-	line := fmt.Sprintf("analysis every %s, judged on at least %s per window", shortDuration(policyDuration(interval)), plural(max(a.MinRequests, 1), "request"))
+	line := fmt.Sprintf("analysis every %s, judged on at least %s per window", shortDuration(apitypes.PolicyDuration(interval)), plural(max(a.MinRequests, 1), "request"))
 	if smokeCount(p) > 0 {
 		line += " (smoke requests make up thin live traffic)"
 	}
@@ -334,43 +334,13 @@ func analysisWords(p *apitypes.DeploymentPolicy, from string) string {
 	return line + ": " + strings.Join(gates, ", ")
 }
 
-// rolloutStage is one traffic level of a rollout: Percent of the traffic
-// on the new version, held for Bake.
-type rolloutStage struct {
-	Percent int
-	Bake    time.Duration
-}
-
 // rolloutStages lists the traffic levels the server's rollout engine goes
-// through for p (nil: no policy), ending with full promotion. An endpoint's
-// first deployment goes to 100 % at once.
-func rolloutStages(p *apitypes.DeploymentPolicy, first bool) []rolloutStage {
-	if first || p == nil {
-		return []rolloutStage{{Percent: 100}}
+// through for p (nil: no policy, all at once), ending with full promotion.
+func rolloutStages(p *apitypes.DeploymentPolicy, first bool) []apitypes.RolloutStage {
+	if p == nil {
+		return []apitypes.RolloutStage{{Percent: 100}}
 	}
-	var stages []rolloutStage
-	switch p.Strategy {
-	case "canary":
-		for _, s := range p.Steps {
-			stages = append(stages, rolloutStage{Percent: min(s.TrafficPercent, 100), Bake: policyDuration(s.Bake)})
-		}
-	case "linear":
-		if l := p.Linear; l != nil && l.StepPercent > 0 {
-			for pct := l.StepPercent; pct < 100; pct += l.StepPercent {
-				stages = append(stages, rolloutStage{Percent: pct, Bake: policyDuration(l.Interval)})
-			}
-		}
-	case "blue_green":
-		wait := time.Duration(0)
-		if p.BlueGreen != nil {
-			wait = policyDuration(p.BlueGreen.TerminationWait)
-		}
-		return []rolloutStage{{Percent: 100, Bake: wait}}
-	}
-	if len(stages) == 0 || stages[len(stages)-1].Percent < 100 {
-		stages = append(stages, rolloutStage{Percent: 100})
-	}
-	return stages
+	return p.Stages(first)
 }
 
 // rolloutEstimate is how long a rollout under p takes once the new version
@@ -381,13 +351,13 @@ func rolloutEstimate(p *apitypes.DeploymentPolicy, first bool) time.Duration {
 		d += s.Bake
 	}
 	if p != nil && p.Shadow != nil && !first {
-		d += policyDuration(p.Shadow.Duration)
+		d += apitypes.PolicyDuration(p.Shadow.Duration)
 	}
 	return d
 }
 
 // stagesWords is "10% for 30s → 50% for 30s → 100%".
-func stagesWords(stages []rolloutStage) string {
+func stagesWords(stages []apitypes.RolloutStage) string {
 	parts := make([]string, len(stages))
 	for i, s := range stages {
 		parts[i] = fmt.Sprintf("%d%%", s.Percent)
@@ -399,7 +369,7 @@ func stagesWords(stages []rolloutStage) string {
 }
 
 // percentsWords is "20% → 40% → 100%".
-func percentsWords(stages []rolloutStage) string {
+func percentsWords(stages []apitypes.RolloutStage) string {
 	parts := make([]string, len(stages))
 	for i, s := range stages {
 		parts[i] = fmt.Sprintf("%d%%", s.Percent)
@@ -416,16 +386,6 @@ func smokeCount(p *apitypes.DeploymentPolicy) int {
 
 func approvalRequired(p *apitypes.DeploymentPolicy) bool {
 	return p != nil && p.Approval != nil && p.Approval.Required
-}
-
-// policyDuration parses a duration the server has validated; anything else
-// counts as zero.
-func policyDuration(s string) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0
-	}
-	return d
 }
 
 // shortDuration prints a duration without zero units: "1m", not "1m0s".

@@ -53,7 +53,7 @@ func (w *watcher) bake(dur time.Duration, where string) (ok bool, err error) {
 		}
 		return true, nil
 	}
-	interval := max(duration(a.Interval), 100*time.Millisecond)
+	interval := max(apitypes.PolicyDuration(a.Interval), 100*time.Millisecond)
 	clock := w.e.cfg.Clock
 	end := clock.Now().Add(dur)
 	prev := w.snapshot()
@@ -149,7 +149,7 @@ func judge(a *apitypes.Analysis, cand, base gateway.Stats) (verdict, failure str
 	}
 	p99 := cand.Quantile(0.99)
 	if a.MaxLatencyP99 != "" {
-		if limit := duration(a.MaxLatencyP99); p99 > limit {
+		if limit := apitypes.PolicyDuration(a.MaxLatencyP99); p99 > limit {
 			fails = append(fails, fmt.Sprintf("p99 %s > %s", fmtDur(p99), fmtDur(limit)))
 		}
 	}

@@ -58,35 +58,3 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
-
-func TestPlan(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		p     apitypes.DeploymentPolicy
-		first bool
-		want  []stage
-	}{
-		{"canary adds full promotion", apitypes.DeploymentPolicy{Strategy: "canary", Steps: []apitypes.CanaryStep{{TrafficPercent: 5, Bake: "1m"}, {TrafficPercent: 50, Bake: "2m"}}},
-			false, []stage{{5, time.Minute, false}, {50, 2 * time.Minute, false}, {100, 0, false}}},
-		{"canary ending at 100 bakes it", apitypes.DeploymentPolicy{Strategy: "canary", Steps: []apitypes.CanaryStep{{TrafficPercent: 50, Bake: "1m"}, {TrafficPercent: 100, Bake: "1m"}}},
-			false, []stage{{50, time.Minute, false}, {100, time.Minute, false}}},
-		{"linear", apitypes.DeploymentPolicy{Strategy: "linear", Linear: &apitypes.Linear{StepPercent: 30, Interval: "10s"}},
-			false, []stage{{30, 10 * time.Second, false}, {60, 10 * time.Second, false}, {90, 10 * time.Second, false}, {100, 0, false}}},
-		{"blue green", apitypes.DeploymentPolicy{Strategy: "blue_green", BlueGreen: &apitypes.BlueGreen{TerminationWait: "5m"}},
-			false, []stage{{100, 5 * time.Minute, true}}},
-		{"all at once", apitypes.DeploymentPolicy{Strategy: "all_at_once"}, false, []stage{{100, 0, false}}},
-		{"first deployment", apitypes.DeploymentPolicy{Strategy: "canary", Steps: []apitypes.CanaryStep{{TrafficPercent: 5, Bake: "1m"}}}, true, []stage{{100, 0, false}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := planFor(&tc.p, tc.first)
-			if len(got) != len(tc.want) {
-				t.Fatalf("plan = %+v, want %+v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("plan = %+v, want %+v", got, tc.want)
-				}
-			}
-		})
-	}
-}

@@ -38,15 +38,8 @@ type watcher struct {
 	routed  string // the last Route made, to skip repeating it
 }
 
-// stage is one traffic level of the rollout: Percent of unpinned traffic
-// to the candidate for Bake, analysed throughout.
-type stage struct {
-	Percent int
-	Bake    time.Duration
-	// KeepFrom keeps the previous version routed at weight 0 (blue/green's
-	// termination wait), so a rollback needs no replica to start.
-	KeepFrom bool
-}
+// stage is one traffic level of the rollout.
+type stage = apitypes.RolloutStage
 
 func newWatcher(parent context.Context, e *Engine, d *apitypes.Deployment) *watcher {
 	ctx, cancel := context.WithCancel(parent)
@@ -58,7 +51,7 @@ func newWatcher(parent context.Context, e *Engine, d *apitypes.Deployment) *watc
 		d:    cloneDeployment(d),
 	}
 	w.p = policyOf(d)
-	w.plan = planFor(&w.p, !w.hasBaseline())
+	w.plan = w.p.Stages(!w.hasBaseline())
 	w.resumed = d.Phase != apitypes.DeployPending
 	return w
 }
@@ -73,47 +66,6 @@ func policyOf(d *apitypes.Deployment) apitypes.DeploymentPolicy {
 	p.Strategy = cmp.Or(p.Strategy, d.Strategy, "all_at_once")
 	p.Normalize()
 	return p
-}
-
-// planFor lists the traffic levels of a rollout. The last is always full
-// promotion. A first deployment has no traffic to protect and no baseline
-// to compare with: it goes to 100 % once its smoke test passes.
-func planFor(p *apitypes.DeploymentPolicy, first bool) []stage {
-	if first {
-		return []stage{{Percent: 100}}
-	}
-	var plan []stage
-	switch p.Strategy {
-	case "canary":
-		for _, s := range p.Steps {
-			plan = append(plan, stage{Percent: min(s.TrafficPercent, 100), Bake: duration(s.Bake)})
-		}
-	case "linear":
-		if l := p.Linear; l != nil && l.StepPercent > 0 {
-			for pct := l.StepPercent; pct < 100; pct += l.StepPercent {
-				plan = append(plan, stage{Percent: pct, Bake: duration(l.Interval)})
-			}
-		}
-	case "blue_green":
-		wait := time.Duration(0)
-		if p.BlueGreen != nil {
-			wait = duration(p.BlueGreen.TerminationWait)
-		}
-		return []stage{{Percent: 100, Bake: wait, KeepFrom: true}}
-	}
-	if len(plan) == 0 || plan[len(plan)-1].Percent < 100 {
-		plan = append(plan, stage{Percent: 100})
-	}
-	return plan
-}
-
-// duration parses a duration the policy's validation already accepted.
-func duration(s string) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0
-	}
-	return d
 }
 
 func (w *watcher) run() {
@@ -321,7 +273,7 @@ func (w *watcher) smoke() error {
 func (w *watcher) shadow() error {
 	d, s := w.d, w.p.Shadow
 	d.Phase, d.Step = apitypes.DeployShadowing, 0
-	dur := duration(s.Duration)
+	dur := apitypes.PolicyDuration(s.Duration)
 	msg := fmt.Sprintf("shadowing: mirroring %d%% of live traffic to %s for %s; answers are discarded", s.TrafficPercent, d.ToVersion, dur)
 	if err := w.transition(w.baseline(), &gateway.ShadowRoute{Version: d.ToVersion, Percent: s.TrafficPercent}, w.event(msg)); err != nil {
 		return err
@@ -344,7 +296,7 @@ func (w *watcher) progress() error {
 	weights := w.stageWeights(s)
 	msg := fmt.Sprintf("step %d of %d: %d%% of traffic to %s", d.Step, len(w.plan), s.Percent, d.ToVersion)
 	if s.Bake > 0 {
-		if s.KeepFrom {
+		if s.KeepPrevious {
 			msg += fmt.Sprintf("; %s stays ready at weight 0 for %s", d.FromVersion, s.Bake)
 		} else {
 			msg += " for " + s.Bake.String()
@@ -392,7 +344,7 @@ func (w *watcher) await() error {
 	)
 	watch := w.d.Reason == "" && w.p.Analysis != nil && (w.p.Rollback == nil || w.p.Rollback.Automatic) && w.candidateShare() > 0
 	if watch {
-		interval = max(duration(w.p.Analysis.Interval), 100*time.Millisecond)
+		interval = max(apitypes.PolicyDuration(w.p.Analysis.Interval), 100*time.Millisecond)
 		prev = w.snapshot()
 		timer = w.e.cfg.Clock.NewTimer(interval)
 		tick = timer.C()
@@ -495,7 +447,7 @@ func (w *watcher) succeed() error {
 	now := cfg.Clock.Now()
 	d.Phase, d.Reason, d.FinishedAt, d.Traffic = apitypes.DeploySucceeded, "", &now, split(final)
 	msg := fmt.Sprintf("succeeded: %s", weightsString(final))
-	if obj := duration(w.p.LeadTimeObjective); w.p.LeadTimeObjective != "" {
+	if obj := apitypes.PolicyDuration(w.p.LeadTimeObjective); w.p.LeadTimeObjective != "" {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
 		created, err := cfg.Store.VersionCreated(ctx, d.ToVersion)
 		cancel()
@@ -704,7 +656,7 @@ func (w *watcher) stageWeights(s stage) map[string]int {
 	switch {
 	case !w.hasBaseline():
 		return w.finalWeights()
-	case s.Percent >= 100 && s.KeepFrom:
+	case s.Percent >= 100 && s.KeepPrevious:
 		return map[string]int{d.ToVersion: 100, d.FromVersion: 0}
 	case s.Percent >= 100:
 		return w.finalWeights()
