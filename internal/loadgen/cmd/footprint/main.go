@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,13 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/loadgen/benchenv"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 )
 
@@ -131,19 +130,19 @@ func run(bin string, n, replicas int, settle time.Duration) error {
 	dataDir := filepath.Join(dir, "data")
 
 	baseline := func() (*proc, time.Duration, error) {
-		addr := freeAddr()
+		addr := benchenv.FreeAddr()
 		cmd := exec.Command(self)
 		cmd.Env = append(os.Environ(), helloEnv+"="+addr)
 		return start(cmd, "http://"+addr+"/healthz")
 	}
 	server := func() (*proc, time.Duration, error) {
-		api := freeAddr()
-		cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--listen", api, "--gateway-listen", freeAddr())
+		api := benchenv.FreeAddr()
+		cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--listen", api, "--gateway-listen", benchenv.FreeAddr())
 		cmd.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN=bench")
 		return start(cmd, "http://"+api+"/healthz")
 	}
 	worker := func() (*proc, time.Duration, error) {
-		addr := freeAddr()
+		addr := benchenv.FreeAddr()
 		cmd := exec.Command(bin, "worker", "--model-path", modelPath, "--format", "onnx", "--name", "mlp", "--version", "mlp/1", "--listen", addr)
 		return start(cmd, "http://"+addr+"/v2/health/ready")
 	}
@@ -180,7 +179,7 @@ func run(bin string, n, replicas int, settle time.Duration) error {
 				}
 			}
 		}
-		bm, sm := median(bs), median(ss)
+		bm, sm := benchenv.Median(bs), benchenv.Median(ss)
 		rows = append(rows,
 			fmt.Sprintf("| %s: startup to healthy (median of %d) | %s | %s | %.1f× |", name, n, ms(bm), ms(sm), float64(sm)/float64(bm)),
 			fmt.Sprintf("| %s: RSS, idle | %s | %s | %.1f× |", name, mib(bRSS), mib(sRSS), float64(sRSS)/float64(bRSS)))
@@ -219,10 +218,10 @@ func run(bin string, n, replicas int, settle time.Duration) error {
 		fmt.Sprintf("| `slipway server` serving that endpoint: RSS | %s | %s | %.1f× |", mib(bRSS), mib(serverWith), float64(serverWith)/float64(bRSS)))
 
 	fmt.Printf("## Footprint (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Machine: %d CPUs, %s/%s, %s, %s. Baseline: the smallest Go HTTP server (net/http, one route), started and measured the same way. "+
+	fmt.Printf("Machine: %s, %s. Baseline: the smallest Go HTTP server (net/http, one route), started and measured the same way. "+
 		"Startup: from exec to the first 200 on the health route, polled every millisecond; starts alternate. RSS: VmRSS after %s idle. "+
 		"The server's first start, which creates its store, took %s and is not counted.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.Version(), settle, ms(first))
+		benchenv.Machine(), runtime.Version(), settle, ms(first))
 	fmt.Println("| measure | baseline (minimal Go HTTP server) | Slipway | ratio |")
 	fmt.Println("|---|---:|---:|---:|")
 	for _, r := range rows {
@@ -338,37 +337,6 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "model name"); ok {
-			_, name, _ := strings.Cut(v, ":")
-			return strings.TrimSpace(name)
-		}
-	}
-	return "unknown CPU"
-}

@@ -13,17 +13,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/loadgen"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/loadgen/benchenv"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 )
 
@@ -74,7 +73,7 @@ func run(bin string, d time.Duration, clients, rounds int) error {
 	}
 	direct := "http://" + hello.Listening + "/v2/models/mlp/infer"
 
-	api, gw := freeAddr(), freeAddr()
+	api, gw := benchenv.FreeAddr(), benchenv.FreeAddr()
 	server := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--listen", api, "--gateway-listen", gw)
 	server.Env = append(os.Environ(), "SLIPWAY_ADMIN_TOKEN=bench")
 	if err := server.Start(); err != nil {
@@ -85,7 +84,7 @@ func run(bin string, d time.Duration, clients, rounds int) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 10*time.Second, func() bool { return c.Health(ctx) == nil }); err != nil {
+	if err := benchenv.WaitFor(ctx, 10*time.Second, func() bool { return c.Health(ctx) == nil }); err != nil {
 		return fmt.Errorf("server did not start: %w", err)
 	}
 	if _, err := c.CreateModelVersion(ctx, &apitypes.ModelVersion{Model: "mlp", Version: "1", Format: "onnx",
@@ -95,7 +94,7 @@ func run(bin string, d time.Duration, clients, rounds int) error {
 	if _, err := c.CreateEndpoint(ctx, &apitypes.Endpoint{Name: "mlp", ModelVersion: "mlp/1", Replicas: apitypes.Replicas{Min: 1, Max: 1}}); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 20*time.Second, func() bool {
+	if err := benchenv.WaitFor(ctx, 20*time.Second, func() bool {
 		e, err := c.GetEndpoint(ctx, "mlp")
 		return err == nil && e.Status.Phase == apitypes.PhaseReady
 	}); err != nil {
@@ -114,8 +113,8 @@ func run(bin string, d time.Duration, clients, rounds int) error {
 	loadgen.Run(ctx, viaGateway, body, 4, time.Second)
 
 	fmt.Printf("## Gateway overhead (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Machine: %d CPUs, %s/%s, %s. Model: MLP 32→64→64→2 (builtin runtime). Each cell: median of %d alternating rounds of %s.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), rounds, d)
+	fmt.Printf("Machine: %s. Model: MLP 32→64→64→2 (builtin runtime). Each cell: median of %d alternating rounds of %s.\n\n",
+		benchenv.Machine(), rounds, d)
 	fmt.Println("| scenario | path | req/s | p50 | p99 | failed |")
 	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, sc := range []struct {
@@ -162,42 +161,3 @@ func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds())
 // signedUS shows a difference with its sign; under load a p99 through the
 // gateway can come out below the direct one.
 func signedUS(d time.Duration) string { return fmt.Sprintf("%+d µs", d.Microseconds()) }
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not after %s", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if _, v, ok := strings.Cut(line, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}

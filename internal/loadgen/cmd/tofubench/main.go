@@ -27,7 +27,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +38,7 @@ import (
 
 	"github.com/slipwayhq/terraform-provider-slipway/internal/apitypes"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/client"
+	"github.com/slipwayhq/terraform-provider-slipway/internal/loadgen/benchenv"
 	"github.com/slipwayhq/terraform-provider-slipway/internal/onnxmodel"
 )
 
@@ -117,8 +117,8 @@ func run(o *options) error {
 	defer b.close()
 
 	fmt.Printf("## Terraform workflow benchmarks (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Machine: %d CPUs, %s/%s, %s, %s. OpenTofu: %s. Rounds alternate terraform_data, the minimal provider and Slipway; each cell is the median round.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.Version(), tofuVersion(o.tofu, b.env))
+	fmt.Printf("Machine: %s, %s. OpenTofu: %s. Rounds alternate terraform_data, the minimal provider and Slipway; each cell is the median round.\n\n",
+		benchenv.Machine(), runtime.Version(), tofuVersion(o.tofu, b.env))
 	fmt.Println("| benchmark | baseline: terraform_data | minimal provider | Slipway | Slipway ÷ baseline | target | Slipway ÷ minimal provider |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 	var notes []string
@@ -175,7 +175,7 @@ func newBench(o *options, dir string) (*bench, error) {
 		}
 	}
 
-	api, gw := freeAddr(), freeAddr()
+	api, gw := benchenv.FreeAddr(), benchenv.FreeAddr()
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func newBench(o *options, dir string) (*bench, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	if err := waitFor(10*time.Second, func() bool { return b.c.Health(ctx) == nil }); err != nil {
+	if err := benchenv.WaitFor(ctx, 10*time.Second, func() bool { return b.c.Health(ctx) == nil }); err != nil {
 		b.close()
 		return nil, fmt.Errorf("server did not start: %w", err)
 	}
@@ -373,7 +373,7 @@ func (b *bench) leadTime() (string, error) {
 			fmt.Fprintf(os.Stderr, "lead round %d: baseline %s, minimal provider %s, slipway %s (%s)\n", i+1, ms(bd), ms(fd), ms(sd), ph)
 		}
 	}
-	bm, fm, sm := median(bs), median(fs), median(ss)
+	bm, fm, sm := benchenv.Median(bs), benchenv.Median(fs), benchenv.Median(ss)
 	fmt.Printf("| lead time: apply until 100 %% of traffic is on the new version (median of %d) | %s | %s | %s | **%.1f×** | ≤ 5× | %.1f× |\n",
 		b.o.rounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
 	cpuRow("lead time", bc, fc, sc)
@@ -400,7 +400,7 @@ func medianPhases(ps []leadPhases) leadPhases {
 		for _, p := range ps {
 			ds = append(ds, f(p))
 		}
-		return median(ds)
+		return benchenv.Median(ds)
 	}
 	return leadPhases{
 		before:    pick(func(p leadPhases) time.Duration { return p.before }),
@@ -554,7 +554,7 @@ resource "slipway_model_endpoint" "e" {
 			fmt.Fprintf(os.Stderr, "plan round %d: baseline %s, minimal provider %s, slipway %s\n", i+1, ms(bd), ms(fd), ms(sd))
 		}
 	}
-	bm, fm, sm := median(bs), median(fs), median(ss)
+	bm, fm, sm := benchenv.Median(bs), benchenv.Median(fs), benchenv.Median(ss)
 	fmt.Printf("| plan at scale: `tofu plan` with refresh, %d resources (%d model versions, %d policies, %d endpoints) (median of %d) | %s | %s | %s | **%.1f×** | ≤ 3× | %.1f× |\n",
 		n, versions, policies, eps, b.o.planRounds, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
 	cpuRow("plan at scale", bc, fc, sc)
@@ -564,7 +564,7 @@ resource "slipway_model_endpoint" "e" {
 // cpuRow prints the CPU time of a benchmark's commands, which other jobs
 // on the machine disturb far less than the elapsed time.
 func cpuRow(name string, bc, fc, sc []time.Duration) {
-	bm, fm, sm := median(bc), median(fc), median(sc)
+	bm, fm, sm := benchenv.Median(bc), benchenv.Median(fc), benchenv.Median(sc)
 	fmt.Printf("| %s, CPU time (tofu, its providers, the server) | %s | %s | %s | %.1f× | | %.1f× |\n",
 		name, ms(bm), ms(fm), ms(sm), float64(sm)/float64(bm), float64(sm)/float64(fm))
 }
@@ -598,37 +598,11 @@ func mustRead(p string) []byte {
 	return b
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func ms(d time.Duration) string {
 	if d < 10*time.Second {
 		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
 	}
 	return fmt.Sprintf("%.2f s", d.Seconds())
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitFor(limit time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not after %s", limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }
 
 func lastLines(s string, n int) string {
@@ -648,19 +622,4 @@ func tofuVersion(tofu string, env []string) string {
 	}
 	first, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(first)
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if _, v, ok := strings.Cut(line, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
 }
