@@ -333,16 +333,7 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	}, "fraud/2")
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 
-	stop := make(chan struct{})
-	wait := load(s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2", stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := load(t, s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2")
 	d := s.retarget(t, "fraud", "fraud/2", "")
 	d = s.waitTerminal(t, d.ID, 60*time.Second)
 	t.Logf("deployment %s: %s", d.Phase, d.Reason)
@@ -350,8 +341,7 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2, the readiness timeout and the probe's answer", d.Phase, d.Reason)
 	}
 	s.wantRevertedAndQuiet(t, starts)
-	close(stop)
-	res := wait()
+	res := stopLoad()
 	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
 	if res.failed != 0 || res.transport != 0 || res.ok == 0 || len(res.versions) != 1 || res.versions["fraud/1"] == 0 {
 		t.Errorf("%d ok (by version %v), %d non-200 answers and %d transport errors; want only fraud/1 successes: %q", res.ok, res.versions, res.failed, res.transport, res.samples)
@@ -394,16 +384,7 @@ func changedArtifact(t *testing.T, content []byte) {
 	}
 	s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 
-	stop := make(chan struct{})
-	wait := load(s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2", stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := load(t, s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2")
 	d := s.retarget(t, "fraud", "fraud/2", "")
 	d = s.waitTerminal(t, d.ID, 60*time.Second)
 	t.Logf("deployment %s: %s", d.Phase, d.Reason)
@@ -437,8 +418,7 @@ func changedArtifact(t *testing.T, content []byte) {
 		}
 		return ""
 	})
-	close(stop)
-	res := wait()
+	res := stopLoad()
 	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
 	if res.failed != 0 || res.transport != 0 || res.ok == 0 || len(res.versions) != 1 || res.versions["fraud/1"] == 0 {
 		t.Errorf("%d ok (by version %v), %d non-200 answers and %d transport errors; want only fraud/1 successes: %q", res.ok, res.versions, res.failed, res.transport, res.samples)

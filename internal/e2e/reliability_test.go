@@ -134,16 +134,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 	}, "fraud/2")
 	e := s.createEndpoint(t, &apitypes.Endpoint{Name: "fraud", ModelVersion: "fraud/1"})
 
-	stop := make(chan struct{})
-	wait := load(s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2", stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := load(t, s.inferURL("fraud"), linearInput, 2, classifyLinear, "fraud/1", "fraud/2")
 	e.ModelVersion = "fraud/2"
 	updated, err := s.API.UpdateEndpoint(ctx(t), e)
 	if err != nil {
@@ -175,8 +166,7 @@ func TestUnstartableVersionIsReverted(t *testing.T) {
 		}
 		return ""
 	})
-	close(stop)
-	res := wait()
+	res := stopLoad()
 	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
 	if res.failed != 0 || res.transport != 0 || res.ok == 0 {
 		t.Errorf("%d ok, %d non-200 answers and %d transport errors; want only successes: %q", res.ok, res.failed, res.transport, res.samples)

@@ -86,12 +86,14 @@ type loadResult struct {
 	last                  []string       // each goroutine's last answering version
 }
 
-// load posts body from n goroutines until stop is closed (or a hard cap on
-// requests and time is reached); classify names the version an answer's
+// load posts body from n goroutines until stop is called (or a hard cap on
+// requests and time is reached, or the test ends); stop returns what they
+// saw, and may be called again. classify names the version an answer's
 // outputs prove. A goroutine that was answered by after must never be
 // answered by before again: the route swap is atomic.
-func load(url, body string, n int, classify func([]float64) string, before, after string, stop <-chan struct{}) func() loadResult {
+func load(t *testing.T, url, body string, n int, classify func([]float64) string, before, after string) (stop func() loadResult) {
 	const maxPerWorker = 20000
+	stopCh := make(chan struct{})
 	hardStop := time.After(45 * time.Second)
 	var (
 		mu  sync.Mutex
@@ -101,7 +103,7 @@ func load(url, body string, n int, classify func([]float64) string, before, afte
 	)
 	go func() {
 		select {
-		case <-stop:
+		case <-stopCh:
 		case <-hardStop:
 		}
 		end.Store(true)
@@ -148,10 +150,16 @@ func load(url, body string, n int, classify func([]float64) string, before, afte
 			}
 		}()
 	}
-	return func() loadResult {
-		wg.Wait()
+	var once sync.Once
+	stop = func() loadResult {
+		once.Do(func() {
+			close(stopCh)
+			wg.Wait()
+		})
 		return res
 	}
+	t.Cleanup(func() { stop() }) // a test that fails early stops its load too
+	return stop
 }
 
 // classifyLinear names the linear model version that computed linearInput.
@@ -200,16 +208,7 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 		return "?"
 	}
 
-	stop := make(chan struct{})
-	wait := load(s.inferURL("fraud"), body, 4, classify, "fraud/1", "fraud/2", stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := load(t, s.inferURL("fraud"), body, 4, classify, "fraud/1", "fraud/2")
 	time.Sleep(300 * time.Millisecond) // traffic on v1 before the switch
 
 	e.ModelVersion = "fraud/2"
@@ -230,8 +229,7 @@ func TestVersionSwitchDropsNoRequest(t *testing.T) {
 		return len(workers(t, s.PID(), "fraud/1")) == 0
 	})
 	time.Sleep(time.Second) // and keep the load on the new version a while
-	close(stop)
-	res := wait()
+	res := stopLoad()
 
 	t.Logf("%d requests answered 200 (%v), %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
 	if res.failed != 0 || res.transport != 0 {
