@@ -340,7 +340,10 @@ func TestNeverReadyVersionFailsItsDeployment(t *testing.T) {
 	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "not ready after 3s: GET /v2/health/ready answered 404") {
 		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2, the readiness timeout and the probe's answer", d.Phase, d.Reason)
 	}
-	s.wantRevertedAndQuiet(t, starts)
+	s.wantRevertedAndQuiet(t, "the candidate was started", func() int {
+		b, _ := os.ReadFile(starts)
+		return strings.Count(string(b), "start")
+	})
 	res := stopLoad()
 	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
 	if res.failed != 0 || res.transport != 0 || res.ok == 0 || len(res.versions) != 1 || res.versions["fraud/1"] == 0 {
@@ -391,32 +394,8 @@ func changedArtifact(t *testing.T, content []byte) {
 	if d.Phase != apitypes.DeployFailed || !strings.Contains(d.Reason, "fraud/2") || !strings.Contains(d.Reason, "not the registered "+mv.SHA256+": it was changed on disk") {
 		t.Errorf("deployment ended %s: %q; want failed, naming fraud/2 and saying its stored artifact changed", d.Phase, d.Reason)
 	}
-	s.WaitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
-		return e.ModelVersion == "fraud/1"
-	})
-	// The status follows on the next reconciliation.
-	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
-	restarts := func() int {
+	s.wantRevertedAndQuiet(t, "the fraud/2 worker was restarted", func() int {
 		return strings.Count(s.Out.String(), `msg="replica failed; restarting" replica=fraud/fraud/2`)
-	}
-	n := restarts()
-	t.Logf("the fraud/2 worker was restarted %d times", n)
-	if n < 1 || n > 4 {
-		t.Errorf("the fraud/2 worker was restarted %d times; want 1 to 4 (three failed starts fail a version)", n)
-	}
-	consistently(t, "the endpoint to stay ready on fraud/1, with no fraud/2 worker started", 2*time.Second, func() string {
-		e, err := s.getEndpoint("fraud")
-		switch {
-		case err != nil:
-			return err.Error()
-		case e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != 1 || e.Status.Traffic[0].ModelVersion != "fraud/1" || e.Status.Traffic[0].ReadyReplicas != 1:
-			return "status " + jsonString(e.Status)
-		case restarts() != n:
-			return "the fraud/2 worker was restarted again"
-		case len(workers(t, s.PID(), "fraud/2")) != 0:
-			return "a fraud/2 worker runs"
-		}
-		return ""
 	})
 	res := stopLoad()
 	t.Logf("%d requests during the failed deployment: %v, %d failed, %d transport errors", res.ok, res.versions, res.failed, res.transport)
@@ -441,23 +420,19 @@ func (s *server) waitTerminal(t *testing.T, id string, timeout time.Duration) *a
 
 // wantRevertedAndQuiet checks, through several reconciliations, that the
 // endpoint is back on fraud/1 and ready, that only the fraud/1 worker runs,
-// and that the candidate, whose every start appends a line to the file
-// starts, was started at least once, at most four times, and not again.
-func (s *server) wantRevertedAndQuiet(t *testing.T, starts string) {
+// and that fraud/2, whose starts count counts ("the candidate was started"),
+// was started at least once, at most four times, and not again.
+func (s *server) wantRevertedAndQuiet(t *testing.T, counted string, count func() int) {
 	t.Helper()
 	s.WaitEndpoint(t, "fraud", "the desired state to be put back to fraud/1", 30*time.Second, func(e *apitypes.Endpoint) bool {
 		return e.ModelVersion == "fraud/1"
 	})
 	// The status follows on the next reconciliation.
 	s.WaitServing(t, "fraud", map[string]int{"fraud/1": 100})
-	count := func() int {
-		b, _ := os.ReadFile(starts)
-		return strings.Count(string(b), "start")
-	}
 	n := count()
-	t.Logf("the candidate was started %d times", n)
+	t.Logf("%s %d times", counted, n)
 	if n < 1 || n > 4 {
-		t.Errorf("the candidate was started %d times; want 1 to 4 (three failed starts fail a version)", n)
+		t.Errorf("%s %d times; want 1 to 4 (three failed starts fail a version)", counted, n)
 	}
 	consistently(t, "the endpoint to stay ready on fraud/1, with no new start of fraud/2", 2*time.Second, func() string {
 		e, err := s.getEndpoint("fraud")
@@ -467,7 +442,9 @@ func (s *server) wantRevertedAndQuiet(t *testing.T, starts string) {
 		case e.Status.Phase != apitypes.PhaseReady || len(e.Status.Traffic) != 1 || e.Status.Traffic[0].ModelVersion != "fraud/1" || e.Status.Traffic[0].ReadyReplicas != 1:
 			return "status " + jsonString(e.Status)
 		case count() != n:
-			return "fraud/2 was started again"
+			return counted + " again"
+		case len(workers(t, s.PID(), "fraud/2")) != 0:
+			return "a fraud/2 worker runs"
 		}
 		return ""
 	})
