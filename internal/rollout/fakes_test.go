@@ -25,10 +25,12 @@ type fakeStore struct {
 	mu      sync.Mutex
 	ds      map[string]*apitypes.Deployment
 	saves   int
-	failing error    // when set, SaveDeployment fails with it (a full disk)
-	failed  int      // saves refused while failing
-	reverts []string // "id: reason"
-	created map[string]time.Time
+	failing error // when set, SaveDeployment fails with it (a full disk)
+	failed  int   // saves refused while failing
+	// revertFailing, when set, fails Revert (its endpoint update) with it.
+	revertFailing error
+	reverts       []string // "id: reason"
+	created       map[string]time.Time
 }
 
 func newFakeStore() *fakeStore {
@@ -96,7 +98,16 @@ func (s *fakeStore) SaveDeployment(_ context.Context, d *apitypes.Deployment) er
 	return nil
 }
 
-func (s *fakeStore) Revert(_ context.Context, d *apitypes.Deployment, reason string) error {
+func (s *fakeStore) Revert(ctx context.Context, d *apitypes.Deployment, reason string) error {
+	s.mu.Lock()
+	err := s.revertFailing
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.SaveDeployment(ctx, d); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reverts = append(s.reverts, d.ID+": "+reason)
@@ -120,6 +131,13 @@ func (s *fakeStore) fail(err error) int {
 	defer s.mu.Unlock()
 	s.failing = err
 	return s.failed
+}
+
+// failReverts makes Revert fail with err (nil: succeed again).
+func (s *fakeStore) failReverts(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revertFailing = err
 }
 
 func (s *fakeStore) revertLog() []string {

@@ -40,8 +40,10 @@ type Store interface {
 	// terminal by someone else's hand (superseded by a newer change, or
 	// ended by an operator): the engine then stops driving it.
 	SaveDeployment(ctx context.Context, d *apitypes.Deployment) error
-	// Revert puts the endpoint's desired state back to d.FromVersion, with
-	// a ledger event, unless the endpoint changed since d began.
+	// Revert saves d, which has ended without success, as SaveDeployment
+	// does (conflict included), and in the same transaction puts the
+	// endpoint's desired state back to d.FromVersion with a ledger event,
+	// unless the endpoint changed since d began.
 	Revert(ctx context.Context, d *apitypes.Deployment, reason string) error
 	// VersionCreated is when a model version was registered.
 	VersionCreated(ctx context.Context, id string) (time.Time, error)

@@ -123,6 +123,38 @@ func TestTrafficHoldsWhileTheRecordCannotBeSaved(t *testing.T) {
 	}
 }
 
+// A rollback whose endpoint cannot be put back moves traffic back at once;
+// the ended record and the endpoint's revert are written together, once the
+// store works again, so a crash can never leave a rolled-back record whose
+// endpoint still targets the candidate.
+func TestRollbackRecordAndRevertAreWrittenTogether(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	h.start(deployment("d1", canary(gates())))
+	h.waitTimers(2)
+	h.store.failReverts(errors.New("disk full"))
+	h.window(30*time.Second, func() {
+		h.metrics.serve("fraud/7", 180, 0, 12*time.Millisecond)
+		h.metrics.serve("fraud/8", 15, 5, 12*time.Millisecond)
+	})
+	h.waitTimers(2) // the first retry of the ended record
+	if got := h.traffic.log(); len(got) < 3 || got[2] != routeBase {
+		t.Fatalf("traffic calls %q; want traffic back on fraud/7 before the record is saved", got)
+	}
+	if d := h.store.get("d1"); apitypes.DeploymentTerminal(d.Phase) || len(h.store.revertLog()) != 0 {
+		t.Fatalf("record %s, reverts %q while the revert fails; want neither written", d.Phase, h.store.revertLog())
+	}
+	h.store.failReverts(nil)
+	h.clock.Advance(5 * time.Second)
+	d := h.waitPhase("d1", apitypes.DeployRolledBack)
+	if got := h.store.revertLog(); len(got) != 1 || !strings.HasPrefix(got[0], "d1: error rate") {
+		t.Errorf("reverts = %q; want one, with the ended record", got)
+	}
+	if d.FinishedAt == nil {
+		t.Errorf("ended record has no finish time: %+v", d)
+	}
+}
+
 // stepsRecorded lists the distinct steps of d's events in order.
 func stepsRecorded(d *apitypes.Deployment) []int {
 	var out []int

@@ -423,15 +423,15 @@ func (w *watcher) finish(phase, reason, actor string) error {
 	d.Phase, d.Reason, d.FinishedAt, d.Traffic = phase, reason, &now, split(base)
 	ev := w.event(reason)
 	ev.Actor = actor
-	if err := w.save(ev); err != nil {
-		return err
-	}
+	// The ended record and the endpoint put back go in one transaction: a
+	// crash between the two would leave a rolled-back deployment whose
+	// endpoint still targets the candidate, to be served after a restart.
+	persist := cfg.Store.SaveDeployment
 	if d.FromVersion != "" {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
-		if err := cfg.Store.Revert(ctx, cloneDeployment(d), reason); err != nil {
-			w.e.log.Warn("rollout: reverting endpoint", "deployment", d.ID, "endpoint", d.Endpoint, "err", err)
-		}
-		cancel()
+		persist = func(ctx context.Context, d *apitypes.Deployment) error { return cfg.Store.Revert(ctx, d, reason) }
+	}
+	if err := w.persist(persist, ev); err != nil {
+		return err
 	}
 	w.e.log.Warn("rollout: deployment "+phase, "deployment", d.ID, "endpoint", d.Endpoint, "reason", reason)
 	w.finished.Store(true)
@@ -508,6 +508,11 @@ func (w *watcher) route(weights map[string]int, shadow *gateway.ShadowRoute) {
 // bookkeeping. The server stopping ends the wait; the deployment then
 // resumes from the last record saved.
 func (w *watcher) save(evs ...apitypes.DeploymentEvent) error {
+	return w.persist(w.e.cfg.Store.SaveDeployment, evs...)
+}
+
+// persist is save with the store call that writes the record.
+func (w *watcher) persist(write func(context.Context, *apitypes.Deployment) error, evs ...apitypes.DeploymentEvent) error {
 	d := w.d
 	for _, ev := range evs {
 		if ev.Traffic == nil {
@@ -519,7 +524,7 @@ func (w *watcher) save(evs ...apitypes.DeploymentEvent) error {
 	for attempt := 1; ; attempt++ {
 		d.UpdatedAt = w.e.cfg.Clock.Now()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 10*time.Second)
-		err := w.e.cfg.Store.SaveDeployment(ctx, cloneDeployment(d))
+		err := write(ctx, cloneDeployment(d))
 		cancel()
 		switch {
 		case err == nil:

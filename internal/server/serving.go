@@ -147,23 +147,29 @@ func (a rolloutStore) GetDeployment(ctx context.Context, id string) (d *apitypes
 // by someone else (superseded by a newer change, the endpoint deleted):
 // that is a conflict, and the engine lets go of the deployment.
 func (a rolloutStore) SaveDeployment(ctx context.Context, d *apitypes.Deployment) error {
-	return a.s.db.Update(ctx, func(tx store.Tx) error {
-		cur, err := tx.GetDeployment(ctx, d.ID)
-		if err != nil {
-			return err
-		}
-		if apitypes.DeploymentTerminal(cur.Phase) {
-			return apitypes.Errorf(apitypes.CodeConflict, "deployment %s has already ended (%s)", d.ID, cur.Phase)
-		}
-		return tx.UpdateDeployment(ctx, d)
-	})
+	return a.s.db.Update(ctx, func(tx store.Tx) error { return saveDeployment(ctx, tx, d) })
 }
 
-// Revert puts the endpoint's target back to the version that served before
-// d, with a ledger event by the server itself, in one transaction. An
-// endpoint changed since d began is left alone: that change is newer.
+func saveDeployment(ctx context.Context, tx store.Tx, d *apitypes.Deployment) error {
+	cur, err := tx.GetDeployment(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if apitypes.DeploymentTerminal(cur.Phase) {
+		return apitypes.Errorf(apitypes.CodeConflict, "deployment %s has already ended (%s)", d.ID, cur.Phase)
+	}
+	return tx.UpdateDeployment(ctx, d)
+}
+
+// Revert saves d, ended without success, and puts the endpoint's target
+// back to the version that served before it, with a ledger event by the
+// server itself, in one transaction. An endpoint changed since d began is
+// left alone: that change is newer.
 func (a rolloutStore) Revert(ctx context.Context, d *apitypes.Deployment, reason string) error {
 	return a.s.db.Update(ctx, func(tx store.Tx) error {
+		if err := saveDeployment(ctx, tx, d); err != nil {
+			return err
+		}
 		before, err := tx.GetEndpoint(ctx, d.Endpoint)
 		if apitypes.IsNotFound(err) {
 			return nil
